@@ -1,0 +1,229 @@
+"""The reward contract shared by every reward in tagpr.
+
+A reward takes a *batch* (completions plus optional prompts, references, user ids and any
+extra per-sample columns) and returns a :class:`RewardOutput`: one score per completion
+(``None`` = not applicable), named per-sample components, and a short reason per sample.
+
+Rules every reward follows (see docs/rewards.md):
+
+* rewards are callable classes, picklable, with no hidden state between calls;
+* a malformed, empty, huge or non-text completion gets a defined score, never an exception;
+* heavy dependencies are imported only inside the rewards that need them.
+
+Example:
+    >>> from tagpr_rewards.base import Batch
+    >>> b = Batch.from_inputs(["<answer>x</answer>"], references=["x"])
+    >>> len(b), b.completions[0]
+    (1, '<answer>x</answer>')
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger("tagpr_rewards")
+
+#: Completions longer than this many characters are truncated before parsing; the
+#: overlong penalty still sees the original length (``Batch.lengths``).
+MAX_COMPLETION_CHARS = 200_000
+
+
+def to_text(value: Any) -> tuple[str, str | None]:
+    """Turn any completion value into text.
+
+    Returns ``(text, problem)`` where ``problem`` is ``None`` for ordinary strings and a
+    short description otherwise. Chat message lists (TRL conversational format) are joined
+    by their ``content`` fields; ``None`` and other non-text values become ``""``.
+
+    >>> to_text("hi")
+    ('hi', None)
+    >>> to_text([{"role": "assistant", "content": "hi"}])
+    ('hi', None)
+    >>> to_text(None)
+    ('', 'completion is None')
+    """
+    if isinstance(value, str):
+        return value, None
+    if value is None:
+        return "", "completion is None"
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace"), None
+    if isinstance(value, Mapping) and "content" in value:
+        return to_text(value["content"])
+    if isinstance(value, Sequence) and all(isinstance(m, Mapping) for m in value):
+        parts = []
+        for m in value:
+            c = m.get("content", "")
+            if isinstance(c, str):
+                parts.append(c)
+            elif isinstance(c, Sequence):  # multimodal content blocks
+                parts.extend(str(x.get("text", "")) for x in c if isinstance(x, Mapping))
+        return "".join(parts), None
+    return "", f"completion is not text ({type(value).__name__})"
+
+
+@dataclass
+class RewardOutput:
+    """What a reward returns for a batch.
+
+    Attributes:
+        scores: one score per completion; ``None`` means "not applicable to this sample".
+        components: named per-sample values (for composites, every child's score and the
+            child's own components as ``child/comp``).
+        reasons: one short string per sample explaining the score ("" when nothing to say).
+    """
+
+    scores: list[float | None]
+    components: dict[str, list[float | None]] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.reasons:
+            self.reasons = [""] * len(self.scores)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def to_records(self, name: str = "total") -> list[dict[str, Any]]:
+        """One dict per sample: ``{name: score, <component>: value, "reason": str}``."""
+        out = []
+        for i, s in enumerate(self.scores):
+            rec: dict[str, Any] = {name: s}
+            for k, v in self.components.items():
+                rec[k] = v[i]
+            rec["reason"] = self.reasons[i]
+            out.append(rec)
+        return out
+
+
+class Batch:
+    """A batch of samples to score, with per-batch memoised parses.
+
+    Composites pass the same ``Batch`` to every child, so a completion is parsed once per
+    schema however many tag rewards read the parse.
+    """
+
+    def __init__(
+        self,
+        completions: list[str],
+        prompts: list[str] | None = None,
+        references: list[Any] | None = None,
+        user_ids: list[Any] | None = None,
+        columns: dict[str, list[Any]] | None = None,
+        problems: list[str | None] | None = None,
+        lengths: list[int] | None = None,
+    ) -> None:
+        n = len(completions)
+        self.completions = completions
+        self.prompts = prompts
+        self.references = references
+        self.user_ids = user_ids
+        self.columns = columns or {}
+        self.problems = problems or [None] * n
+        self.lengths = lengths or [len(c) for c in completions]
+        self._memo: dict[Any, Any] = {}
+        for key, col in (("prompts", prompts), ("references", references), ("user_ids", user_ids),
+                         *self.columns.items()):
+            if col is not None and len(col) != n:
+                raise ValueError(f"column {key!r} has {len(col)} values for {n} completions")
+
+    @classmethod
+    def from_inputs(
+        cls,
+        completions: Sequence[Any],
+        prompts: Sequence[Any] | None = None,
+        references: Sequence[Any] | None = None,
+        user_ids: Sequence[Any] | None = None,
+        **columns: Any,
+    ) -> Batch:
+        """Build a batch from raw trainer inputs (strings, chat message lists, None, ...)."""
+        if isinstance(completions, (str, bytes)):
+            completions = [completions]
+        texts: list[str] = []
+        problems: list[str | None] = []
+        lengths: list[int] = []
+        for c in completions:
+            t, p = to_text(c)
+            lengths.append(len(t))
+            if len(t) > MAX_COMPLETION_CHARS:
+                t = t[:MAX_COMPLETION_CHARS]
+            texts.append(t)
+            problems.append(p)
+        ptexts = None if prompts is None else [to_text(p)[0] for p in prompts]
+        cols = {k: list(v) for k, v in columns.items() if v is not None and _is_column(v)}
+        return cls(
+            texts,
+            ptexts,
+            None if references is None else list(references),
+            None if user_ids is None else list(user_ids),
+            cols,
+            problems,
+            lengths,
+        )
+
+    def __len__(self) -> int:
+        return len(self.completions)
+
+    def column(self, name: str) -> list[Any] | None:
+        """A per-sample column by name (``references``, ``user_ids``, ``prompts`` or extra)."""
+        if name in ("references", "reference"):
+            return self.references
+        if name in ("user_ids", "user_id"):
+            return self.user_ids
+        if name in ("prompts", "prompt"):
+            return self.prompts
+        return self.columns.get(name)
+
+    def memo(self, key: Any, compute: Any) -> Any:
+        """Compute ``compute()`` once per batch for ``key`` (used for parses and embeddings)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+
+def _is_column(v: Any) -> bool:
+    return isinstance(v, (list, tuple)) or (hasattr(v, "__len__") and hasattr(v, "__getitem__")
+                                            and not isinstance(v, (str, bytes, Mapping)))
+
+
+class Reward:
+    """Base class for rewards: subclasses implement :meth:`score`.
+
+    Call a reward with raw inputs (``reward(completions, references=..., user_ids=...,
+    **columns)``) or with a prepared :class:`Batch` (``reward.score(batch)``).
+
+    Subclasses set ``name`` (the registry and log name) and keep all configuration in plain
+    attributes so instances pickle.
+    """
+
+    name: str = "reward"
+    #: documented range of scores (``None`` when unbounded)
+    low: float | None = 0.0
+    high: float | None = 1.0
+
+    @property
+    def __name__(self) -> str:  # TRL uses reward_func.__name__ for logging
+        return self.name
+
+    def score(self, batch: Batch) -> RewardOutput:
+        raise NotImplementedError
+
+    def __call__(
+        self,
+        completions: Sequence[Any] | Batch,
+        prompts: Sequence[Any] | None = None,
+        references: Sequence[Any] | None = None,
+        user_ids: Sequence[Any] | None = None,
+        **columns: Any,
+    ) -> RewardOutput:
+        if isinstance(completions, Batch):
+            return self.score(completions)
+        batch = Batch.from_inputs(completions, prompts, references, user_ids, **columns)
+        return self.score(batch)
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({params})"

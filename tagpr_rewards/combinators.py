@@ -1,0 +1,258 @@
+"""Combinators: build composite rewards out of rewards.
+
+Every composite keeps its children's per-sample scores as components (``child_name``) and
+their own components (``child_name/component``), and joins the children's reasons, so logs
+show why each sample scored what it did. All composites score the same :class:`Batch`, so a
+completion is parsed once per schema however many tag rewards run.
+
+>>> from tagpr_rewards.base import Reward, RewardOutput
+>>> class Length(Reward):
+...     name = "length"
+...     def score(self, batch):
+...         return RewardOutput([min(len(c) / 10, 1.0) for c in batch.completions])
+>>> total = WeightedSum({"length": (Length(), 2.0)})
+>>> out = total(["12345", "x" * 50])
+>>> out.scores
+[1.0, 2.0]
+>>> out.components["length"]
+[0.5, 1.0]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from tagpr_rewards.base import Batch, Reward, RewardOutput
+from tagpr_rewards.registry import register_reward
+
+
+def _finite(x: float | None) -> float | None:
+    if x is None:
+        return None
+    try:
+        xf = float(x)
+    except (TypeError, ValueError):
+        return None
+    return xf if math.isfinite(xf) else None
+
+
+def _merge_child(
+    name: str, out: RewardOutput, components: dict[str, list[float | None]], n: int
+) -> None:
+    components[name] = [_finite(s) for s in out.scores]
+    for k, v in out.components.items():
+        components[f"{name}/{k}"] = list(v)
+
+
+class WeightedSum(Reward):
+    """``Σ w_i · r_i`` over named children.
+
+    Args:
+        children: ``{name: (reward, weight)}`` or ``{name: reward}`` (weight 1).
+        none_as: how a child's ``None`` ("not applicable") counts: ``"skip"`` leaves it out
+            of the sum (the total is ``None`` only when every child is ``None``), or a number
+            that replaces it.
+        name: the composite's own name (for logs).
+
+    Formula: ``R = Σ_i w_i · r_i`` over applicable children.
+    """
+
+    low = None
+    high = None
+
+    def __init__(
+        self,
+        children: Mapping[str, Any],
+        none_as: str | float = "skip",
+        name: str = "weighted_sum",
+    ) -> None:
+        self.children: dict[str, tuple[Reward, float]] = {}
+        for key, val in children.items():
+            if isinstance(val, tuple):
+                reward, weight = val
+            else:
+                reward, weight = val, 1.0
+            if not isinstance(reward, Reward) and not callable(reward):
+                raise TypeError(f"child {key!r} is not a reward: {reward!r}")
+            self.children[key] = (reward, float(weight))
+        if not self.children:
+            raise ValueError("WeightedSum needs at least one child reward")
+        self.none_as = none_as
+        self.name = name
+
+    def score(self, batch: Batch) -> RewardOutput:
+        n = len(batch)
+        totals: list[float | None] = [None] * n
+        components: dict[str, list[float | None]] = {}
+        reasons: list[list[str]] = [[] for _ in range(n)]
+        for key, (reward, weight) in self.children.items():
+            out = _score_child(reward, batch)
+            _merge_child(key, out, components, n)
+            for i in range(n):
+                s = _finite(out.scores[i])
+                if s is None and self.none_as != "skip":
+                    s = float(self.none_as)
+                if s is not None and weight != 0.0:
+                    totals[i] = (totals[i] or 0.0) + weight * s
+                elif s is not None and totals[i] is None:
+                    totals[i] = 0.0
+                if out.reasons and out.reasons[i]:
+                    reasons[i].append(f"{key}: {out.reasons[i]}")
+        return RewardOutput(totals, components, ["; ".join(r) for r in reasons])
+
+
+class Gate(Reward):
+    """Credit for ``reward`` only where ``gate`` passes: ``R = r if g ≥ threshold else fail_score``.
+
+    The classic use is "task credit only when the format is valid" (``stage1``).
+
+    Args:
+        reward: the reward to gate.
+        gate: the reward that must pass.
+        threshold: the gate passes where its score is ``>= threshold``.
+        fail_score: the score where the gate fails (``None`` = not applicable).
+        name: log name.
+    """
+
+    low = None
+    high = None
+
+    def __init__(
+        self,
+        reward: Reward,
+        gate: Reward,
+        threshold: float = 1.0,
+        fail_score: float | None = 0.0,
+        name: str = "gate",
+        reward_name: str | None = None,
+        gate_name: str | None = None,
+    ) -> None:
+        self.reward = reward
+        self.gate = gate
+        self.threshold = float(threshold)
+        self.fail_score = fail_score
+        self.name = name
+        self.reward_name = reward_name or getattr(reward, "name", "reward")
+        self.gate_name = gate_name or getattr(gate, "name", "gate")
+
+    def score(self, batch: Batch) -> RewardOutput:
+        n = len(batch)
+        g = _score_child(self.gate, batch)
+        r = _score_child(self.reward, batch)
+        components: dict[str, list[float | None]] = {}
+        _merge_child(self.gate_name, g, components, n)
+        _merge_child(self.reward_name, r, components, n)
+        scores: list[float | None] = []
+        reasons: list[str] = []
+        for i in range(n):
+            gs = _finite(g.scores[i])
+            passed = gs is not None and gs >= self.threshold
+            if passed:
+                scores.append(_finite(r.scores[i]))
+                reasons.append(r.reasons[i] if r.reasons else "")
+            else:
+                scores.append(self.fail_score)
+                why = g.reasons[i] if g.reasons and g.reasons[i] else f"{self.gate_name} below {self.threshold}"
+                reasons.append(f"gated: {why}")
+        return RewardOutput(scores, components, reasons)
+
+
+class Scale(Reward):
+    """``R = scale · r + shift`` (``None`` stays ``None``)."""
+
+    low = None
+    high = None
+
+    def __init__(self, reward: Reward, scale: float = 1.0, shift: float = 0.0, name: str | None = None) -> None:
+        self.reward = reward
+        self.scale = float(scale)
+        self.shift = float(shift)
+        self.name = name or getattr(reward, "name", "scaled")
+
+    def score(self, batch: Batch) -> RewardOutput:
+        out = _score_child(self.reward, batch)
+        scores = [None if (s := _finite(x)) is None else self.scale * s + self.shift for x in out.scores]
+        return RewardOutput(scores, dict(out.components), list(out.reasons))
+
+
+class Clip(Reward):
+    """``R = min(max(r, low), high)`` (``None`` stays ``None``)."""
+
+    def __init__(self, reward: Reward, low: float = -1.0, high: float = 1.0, name: str | None = None) -> None:
+        if low > high:
+            raise ValueError(f"Clip: low ({low}) > high ({high})")
+        self.reward = reward
+        self.low = float(low)
+        self.high = float(high)
+        self.name = name or getattr(reward, "name", "clipped")
+
+    def score(self, batch: Batch) -> RewardOutput:
+        out = _score_child(self.reward, batch)
+        lo, hi = self.low, self.high
+        assert lo is not None and hi is not None
+        scores = [None if (s := _finite(x)) is None else min(max(s, lo), hi) for x in out.scores]
+        return RewardOutput(scores, dict(out.components), list(out.reasons))
+
+
+class RewardFunction(Reward):
+    """Wrap a plain function ``f(completions, **kw) -> list[float | None]`` as a Reward.
+
+    The function must be a module-level function (so the wrapper pickles).
+
+    >>> def shortness(completions, **kw):
+    ...     return [1.0 / (1 + len(c)) for c in completions]
+    >>> RewardFunction(shortness)(["", "abc"]).scores
+    [1.0, 0.25]
+    """
+
+    low = None
+    high = None
+
+    def __init__(self, func: Any, name: str | None = None) -> None:
+        self.func = func
+        self.name = name or getattr(func, "__name__", "function")
+
+    def score(self, batch: Batch) -> RewardOutput:
+        kwargs: dict[str, Any] = dict(batch.columns)
+        if batch.prompts is not None:
+            kwargs["prompts"] = batch.prompts
+        if batch.references is not None:
+            kwargs["references"] = batch.references
+        if batch.user_ids is not None:
+            kwargs["user_ids"] = batch.user_ids
+        try:
+            vals = list(self.func(batch.completions, **kwargs))
+            if len(vals) != len(batch):
+                raise ValueError(f"returned {len(vals)} scores for {len(batch)} completions")
+        except Exception as e:  # a user function must not kill an RL step
+            from tagpr_rewards.base import logger
+
+            logger.warning("reward function %s failed: %s; scoring the batch None", self.name, e)
+            return RewardOutput([None] * len(batch), {}, [f"error: {e}"] * len(batch))
+        return RewardOutput([_finite(v) for v in vals])
+
+
+def _score_child(reward: Any, batch: Batch) -> RewardOutput:
+    """Score a child; a failing child yields ``None`` scores and a logged warning."""
+    try:
+        if isinstance(reward, Reward):
+            out = reward.score(batch)
+        else:
+            out = RewardFunction(reward).score(batch)
+        if len(out.scores) != len(batch):
+            raise ValueError(f"returned {len(out.scores)} scores for {len(batch)} completions")
+        return out
+    except Exception as e:
+        from tagpr_rewards.base import logger
+
+        name = getattr(reward, "name", type(reward).__name__)
+        logger.warning("reward %s failed on a batch of %d: %s", name, len(batch), e)
+        return RewardOutput([None] * len(batch), {}, [f"{name} error: {e}"] * len(batch))
+
+
+register_reward("weighted_sum")(WeightedSum)
+register_reward("gate")(Gate)
+register_reward("scale")(Scale)
+register_reward("clip")(Clip)
