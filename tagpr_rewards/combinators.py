@@ -134,8 +134,8 @@ class Gate(Reward):
         self.threshold = float(threshold)
         self.fail_score = fail_score
         self.name = name
-        self.reward_name = reward_name or getattr(reward, "name", "reward")
-        self.gate_name = gate_name or getattr(gate, "name", "gate")
+        self.reward_name: str = reward_name or str(getattr(reward, "name", "reward"))
+        self.gate_name: str = gate_name or str(getattr(gate, "name", "gate"))
 
     def score(self, batch: Batch) -> RewardOutput:
         n = len(batch)
@@ -169,7 +169,7 @@ class Scale(Reward):
         self.reward = reward
         self.scale = float(scale)
         self.shift = float(shift)
-        self.name = name or getattr(reward, "name", "scaled")
+        self.name = name or str(getattr(reward, "name", "scaled"))
 
     def score(self, batch: Batch) -> RewardOutput:
         out = _score_child(self.reward, batch)
@@ -186,7 +186,7 @@ class Clip(Reward):
         self.reward = reward
         self.low = float(low)
         self.high = float(high)
-        self.name = name or getattr(reward, "name", "clipped")
+        self.name = name or str(getattr(reward, "name", "clipped"))
 
     def score(self, batch: Batch) -> RewardOutput:
         out = _score_child(self.reward, batch)
@@ -212,7 +212,7 @@ class RewardFunction(Reward):
 
     def __init__(self, func: Any, name: str | None = None) -> None:
         self.func = func
-        self.name = name or getattr(func, "__name__", "function")
+        self.name = name or str(getattr(func, "__name__", "function"))
 
     def score(self, batch: Batch) -> RewardOutput:
         kwargs: dict[str, Any] = dict(batch.columns)
