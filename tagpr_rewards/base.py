@@ -45,12 +45,17 @@ def to_text(value: Any) -> tuple[str, str | None]:
     >>> to_text(None)
     ('', 'completion is None')
     """
-    if isinstance(value, str):
+    if type(value) is str:  # fast path: the common case in RL steps
         return value, None
+    if isinstance(value, str):
+        return str(value), None
     if value is None:
         return "", "completion is None"
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace"), None
+    if type(value) is list and value and type(value[0]) is dict:  # TRL conversational completions
+        if all(type(m) is dict and type(m.get("content")) is str for m in value):
+            return "".join(m["content"] for m in value), None
     if isinstance(value, Mapping) and "content" in value:
         return to_text(value["content"])
     if isinstance(value, Sequence) and all(isinstance(m, Mapping) for m in value):

@@ -16,7 +16,7 @@ Every weight is a parameter.
 ...         references=["sci-fi", "sci-fi"])
 >>> out.scores
 [1.0, 0.0]
->>> out.reasons[1].startswith("gated")
+>>> out.reasons[1].startswith("base: gated")
 True
 
 Config form (YAML or dict), see :func:`build_from_config`::
