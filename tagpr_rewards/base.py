@@ -54,7 +54,11 @@ def to_text(value: Any) -> tuple[str, str | None]:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace"), None
     if type(value) is list and value and type(value[0]) is dict:  # TRL conversational completions
-        if all(type(m) is dict and type(m.get("content")) is str for m in value):
+        if len(value) == 1:
+            c = value[0].get("content")
+            if type(c) is str:
+                return c, None
+        elif all(type(m) is dict and type(m.get("content")) is str for m in value):
             return "".join(m["content"] for m in value), None
     if isinstance(value, Mapping) and "content" in value:
         return to_text(value["content"])
@@ -147,16 +151,12 @@ class Batch:
         """Build a batch from raw trainer inputs (strings, chat message lists, None, ...)."""
         if isinstance(completions, (str, bytes)):
             completions = [completions]
-        texts: list[str] = []
-        problems: list[str | None] = []
-        lengths: list[int] = []
-        for c in completions:
-            t, p = to_text(c)
-            lengths.append(len(t))
-            if len(t) > MAX_COMPLETION_CHARS:
-                t = t[:MAX_COMPLETION_CHARS]
-            texts.append(t)
-            problems.append(p)
+        converted = [to_text(c) for c in completions]
+        texts = [t for t, _ in converted]
+        problems: list[str | None] = [p for _, p in converted]
+        lengths = [len(t) for t in texts]
+        if max(lengths, default=0) > MAX_COMPLETION_CHARS:
+            texts = [t[:MAX_COMPLETION_CHARS] for t in texts]
         ptexts = None if prompts is None else [to_text(p)[0] for p in prompts]
         cols = {k: list(v) for k, v in columns.items() if v is not None and _is_column(v)}
         return cls(
