@@ -60,7 +60,12 @@ def bootstrap_medians(
     # np.random.choice(np.arange(n), size=n) == randint(0, n, size=n) on the legacy stream,
     # and a (k, n) randint block draws the same numbers as k successive calls.
     rows_per_chunk = max(1, _CHUNK_VALUES // n)
-    for col in columns:
+    # trailing None columns need no draws: nothing after them reads the stream
+    last = max(i for i, c in enumerate(columns) if c is not None)
+    for pos, col in enumerate(columns):
+        if pos > last:
+            out.append(None)
+            continue
         values = None if col is None else np.asarray(col, dtype=np.float64)
         means = np.empty(n_samples, dtype=np.float64)
         done = 0
