@@ -28,6 +28,11 @@ _LAZY = {
     "get_retriever": "tagpr_eval.retrieval",
     "build_prompt": "tagpr_eval.prompts",
     "to_dataset": "tagpr_eval.dataset",
+    "evaluate_run": "tagpr_eval.runner",
+    "EvalConfig": "tagpr_eval.config",
+    "GenerationConfig": "tagpr_eval.config",
+    "score_files": "tagpr_eval.scoring",
+    "get_backend": "tagpr_eval.backends",
 }
 
 __all__ = sorted(_LAZY)
