@@ -3,9 +3,10 @@
 Importing this package is light: it pulls in no torch, transformers or sentence-transformers.
 Those load only when a reward that needs them (PRMU) is built.
 
->>> import sys, tagpr_rewards
->>> "torch" in sys.modules
-False
+>>> import subprocess, sys
+>>> subprocess.run([sys.executable, "-c", "import sys, tagpr_rewards; print('torch' in sys.modules)"],
+...                capture_output=True, text=True).stdout.strip()
+'False'
 """
 
 from __future__ import annotations
