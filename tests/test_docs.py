@@ -1,6 +1,8 @@
 """Every ```python block in README.md and docs/*.md runs as written (offline).
 
-A block whose first line is ``# not run in tests`` (GPU-only, long training, network) is skipped.
+The blocks of one page run in order in one namespace, like a notebook, so a page's later
+examples may use names from its earlier ones. A block whose first line is
+``# not run in tests`` (GPU-only, long training, network) is skipped.
 """
 
 from __future__ import annotations
@@ -16,18 +18,22 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 
 
-def _blocks():
+def _pages():
     for path in DOCS:
-        for i, code in enumerate(BLOCK.findall(path.read_text(encoding="utf-8"))):
-            if code.lstrip().startswith("# not run in tests"):
-                continue
-            yield pytest.param(path, code, id=f"{path.name}#{i}")
+        blocks = [b for b in BLOCK.findall(path.read_text(encoding="utf-8"))
+                  if not b.lstrip().startswith("# not run in tests")]
+        if blocks:
+            yield pytest.param(path, blocks, id=path.name)
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("path, code", list(_blocks()))
-def test_doc_example_runs(path, code, tmp_path, monkeypatch):
+@pytest.mark.parametrize("path, blocks", list(_pages()))
+def test_doc_examples_run(path, blocks, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
     os.environ.setdefault("MPLBACKEND", "Agg")
     namespace: dict = {"__name__": "__doc_example__"}
-    exec(compile(code, str(path), "exec"), namespace)
+    for i, code in enumerate(blocks):
+        try:
+            exec(compile(code, f"{path.name} block {i}", "exec"), namespace)
+        except Exception as e:
+            raise AssertionError(f"{path.name}, python block {i} failed: {e!r}\n{code}") from e
