@@ -1,0 +1,218 @@
+"""``PRMUReward``: a trained PRMU as a reward (registered lazily as ``prmu``).
+
+Reads, per sample, the user's history from the ``profile`` column (list of LaMP items or a JSON
+string of one), the query from ``query`` (else the prompt), the user from ``user_ids``, and
+scores the completion's answer. Returns ``generic + interaction`` (or one part, see ``use``),
+optionally normalised per group (the G completions of one prompt), with both parts as
+components so that logs show the part that moves a GRPO policy (the interaction).
+
+Never raises inside an RL step: bad input gets a defined score and one logged warning per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from tagpr_rewards.base import Batch, Reward, RewardOutput
+from tagpr_rewards.prmu.texts import answer_text, parse_profile, profile_hash
+
+__all__ = ["PRMUReward"]
+
+logger = logging.getLogger("tagpr_rewards.prmu")
+
+_MODELS: dict[tuple[str, str, str, float], Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+NORMALIZE = ("none", "group", "center")
+USE = ("total", "interaction", "generic")
+
+
+def _load_shared(checkpoint: str, device: str, dtype: str | None, cache_size: int) -> Any:
+    """One loaded model per (checkpoint, device, dtype, mtime) per process (rewards share it)."""
+    from tagpr_rewards.prmu.model import PRMUModel
+
+    path = str(Path(checkpoint).resolve())
+    cfg = Path(path) / "config.json"
+    mtime = cfg.stat().st_mtime if cfg.is_file() else 0.0
+    key = (path, device, str(dtype), mtime)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = PRMUModel.load(path, device=device, dtype=dtype, cache_size=cache_size)
+        return _MODELS[key]
+
+
+class PRMUReward(Reward):
+    """PRMU score of each completion for its user (our reward model; see docs/prmu.md).
+
+    Args:
+        checkpoint: directory written by ``tagpr-prmu train`` (``config.json`` + ``model.safetensors``).
+        device: torch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``...).
+        dtype: ``"float32"`` (default), ``"bfloat16"`` or ``"float16"`` for the heads.
+        normalize: ``"none"``, ``"group"`` (z-score within the completions that share prompt and
+            user, i.e. a GRPO group) or ``"center"`` (subtract the group mean).
+        batch_size: completions per forward pass.
+        use: ``"total"`` (generic + interaction), ``"interaction"`` or ``"generic"``.
+        schema: tag schema whose answer tag holds the response; None = ``<answer>`` if present,
+            else the whole completion.
+        fallback: score for samples that cannot be scored (non-text completion, model failure).
+        cache_size: profiles whose encodings stay cached (by user id and profile hash).
+        model: an already loaded :class:`~tagpr_rewards.prmu.model.PRMUModel` (instead of ``checkpoint``).
+
+    Components: ``generic``, ``interaction`` (raw, before normalisation).
+
+    Example (needs a trained checkpoint; see docs/prmu.md)::
+
+        reward = PRMUReward("runs/prmu", normalize="group")
+        out = reward(["<answer>sci-fi</answer>"] * 2, prompts=[p, p], user_ids=["u1", "u1"],
+                     profile=[items, items], query=[q, q])
+        out.components["interaction"]
+    """
+
+    name = "prmu"
+    low = None
+    high = None
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike[str] | None = None,
+        device: str = "cpu",
+        dtype: str | None = None,
+        normalize: str = "none",
+        batch_size: int = 256,
+        use: str = "total",
+        schema: str | None = None,
+        fallback: float = 0.0,
+        cache_size: int = 4096,
+        model: Any = None,
+    ) -> None:
+        if normalize not in NORMALIZE:
+            raise ValueError(f"PRMUReward normalize must be one of {NORMALIZE}, got {normalize!r}")
+        if use not in USE:
+            raise ValueError(f"PRMUReward use must be one of {USE}, got {use!r}")
+        if checkpoint is None and model is None:
+            raise ValueError("PRMUReward needs checkpoint=DIR (from `tagpr-prmu train --out DIR`) or model=")
+        self.checkpoint = None if checkpoint is None else str(checkpoint)
+        self.device = device
+        self.dtype = dtype
+        self.normalize = normalize
+        self.batch_size = int(batch_size)
+        self.use = use
+        self.schema = schema
+        self.fallback = float(fallback)
+        self.cache_size = int(cache_size)
+        self._model = model
+        self._lock = threading.Lock()
+        if self.checkpoint is not None and model is None:
+            from tagpr_rewards.prmu.model import PRMUModel
+
+            PRMUModel.read_meta(self.checkpoint)  # fail early (at construction) on a bad path
+
+    # pickling: ship the settings, reload the model in the worker
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_lock"] = None
+        if self.checkpoint is not None:
+            state["_model"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        """The loaded :class:`~tagpr_rewards.prmu.model.PRMUModel` (loaded on first use)."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    assert self.checkpoint is not None
+                    self._model = _load_shared(self.checkpoint, self.device, self.dtype, self.cache_size)
+        return self._model
+
+    def score(self, batch: Batch) -> RewardOutput:
+        n = len(batch)
+        reasons = [""] * n
+        scorable: list[int] = []
+        problems: dict[str, list[str]] = defaultdict(list)
+        ids = batch.column("id")
+        queries = batch.column("query")
+        prompts = batch.prompts
+        prof_col = batch.column("profile")
+        users = batch.user_ids
+        qs: list[str] = []
+        rs: list[str] = []
+        ps: list[list[Any]] = []
+        us: list[Any] = []
+        hs: list[str] = []
+        # the G completions of a prompt carry the same profile: parse and hash it once
+        parsed: dict[Any, tuple[list[Any], str | None, str]] = {}
+        for i in range(n):
+            sid = str(ids[i]) if ids is not None else str(i)
+            if batch.problems[i] is not None:
+                reasons[i] = f"prmu: {batch.problems[i]}; fallback score"
+                problems["non-text completion"].append(sid)
+                continue
+            q = queries[i] if queries is not None else (prompts[i] if prompts is not None else None)
+            if not isinstance(q, str):
+                problems["no query/prompt"].append(sid)
+                q = ""
+            raw = prof_col[i] if prof_col is not None else None
+            pkey = raw if isinstance(raw, (str, bytes)) else id(raw)
+            if pkey not in parsed:
+                its, pr = parse_profile(raw)
+                parsed[pkey] = (its, pr, profile_hash(its))
+            items, prob, ph = parsed[pkey]
+            if prob is not None:
+                problems[prob if prob.startswith("profile is") else "no profile (scored as a new user)"].append(sid)
+            scorable.append(i)
+            qs.append(q)
+            rs.append(answer_text(batch.completions[i], self.schema))
+            ps.append(items)
+            hs.append(ph)
+            us.append(users[i] if users is not None else None)
+        for what, sids in problems.items():
+            logger.warning("PRMUReward: %d sample(s) with %s (ids %s)", len(sids), what, ", ".join(sids[:5]))
+        generic: list[float | None] = [None] * n
+        inter: list[float | None] = [None] * n
+        scores: list[float | None] = [self.fallback] * n
+        if scorable:
+            try:
+                g, it = self.model.score(qs, rs, ps, us, batch_size=self.batch_size, profile_keys=hs)
+            except Exception as e:  # never kill an RL step
+                logger.warning("PRMUReward: scoring failed (%s: %s); fallback score %s for %d samples",
+                               type(e).__name__, e, self.fallback, len(scorable))
+                for i in scorable:
+                    reasons[i] = f"prmu failed: {type(e).__name__}"
+                return RewardOutput(scores, {"generic": generic, "interaction": inter}, reasons)
+            for j, i in enumerate(scorable):
+                gj, ij = g[j], it[j]
+                if not (math.isfinite(gj) and math.isfinite(ij)):
+                    reasons[i] = "prmu: non-finite score; fallback"
+                    continue
+                generic[i], inter[i] = gj, ij
+                scores[i] = {"total": gj + ij, "interaction": ij, "generic": gj}[self.use]
+            if self.normalize != "none":
+                self._normalise(scores, scorable, qs, us, generic)
+        return RewardOutput(scores, {"generic": generic, "interaction": inter}, reasons)
+
+    def _normalise(self, scores: list[float | None], scorable: list[int], qs: list[str], us: list[Any],
+                   generic: list[float | None]) -> None:
+        groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for j, i in enumerate(scorable):
+            if generic[i] is not None:
+                groups[(str(us[j]), qs[j])].append(i)
+        for members in groups.values():
+            vals = [float(scores[i]) for i in members]  # type: ignore[arg-type]
+            mean = sum(vals) / len(vals)
+            std = math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals))
+            for i, v in zip(members, vals):
+                if self.normalize == "center":
+                    scores[i] = v - mean
+                else:
+                    scores[i] = (v - mean) / std if std > 1e-8 else 0.0

