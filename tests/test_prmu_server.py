@@ -82,6 +82,30 @@ def test_failing_reward_gets_fallback_not_500() -> None:
     assert code == 200 and body["rewards"] == [-1.0] and body["extra_logs"]["reward_error"] == [1.0]
 
 
+class SometimesBoom(Reward):
+    """Components on success, an exception when any completion says 'boom'."""
+
+    name = "sometimes"
+
+    def score(self, batch: Batch) -> RewardOutput:
+        if any("boom" in c for c in batch.completions):
+            raise RuntimeError("kaputt")
+        return RewardOutput([1.0] * len(batch), {"len": [float(len(c)) for c in batch.completions]})
+
+
+def test_extra_logs_keys_are_the_same_on_success_and_on_error() -> None:
+    # OpenRLHF concatenates extra_logs per key across samples: a key set that changed on errors
+    # would misalign its batches
+    with ServerThread(create_app(SometimesBoom(), fallback=0.0, batching=False)) as srv:
+        ok_code, ok = post(srv.url + "/", json.dumps(payload(1)).encode())
+        bad = payload(2)
+        bad["query"] = [bad["prompts"][0] + "boom"]
+        bad_code, err = post(srv.url + "/", json.dumps(bad).encode())
+    assert ok_code == bad_code == 200
+    assert set(ok["extra_logs"]) == set(err["extra_logs"]) == {"len", "reward_error"}
+    assert ok["extra_logs"]["reward_error"] == [0.0] and err["extra_logs"]["reward_error"] == [1.0]
+
+
 def test_load_64_clients_x_500_requests_all_matched() -> None:
     app = create_app(EchoId(), max_batch_size=256, max_wait_ms=2.0)
     n_clients, n_req = 64, 500

@@ -16,7 +16,7 @@ from tagpr_rewards.prmu.pairs import (
     split_users,
     task_metric,
 )
-from tagpr_rewards.prmu.server import parse_payload, split_response
+from tagpr_rewards.prmu.server import parse_payload
 from tagpr_rewards.prmu.texts import answer_text, parse_profile, profile_hash, query_content
 
 TAGS = ["comedy", "action", "romance", "sci-fi", "classic"]
@@ -135,4 +135,8 @@ def test_openrlhf_payload_parsing() -> None:
         parse_payload({"query": ["a", "b"], "prompts": ["a"], "labels": [None, None]}, 8)
     with pytest.raises(OverflowError):
         parse_payload({"query": ["a"] * 9}, 8)
-    assert split_response("PRX</s>", "P") == "RX"
+    # a long prompt cut from the left by OpenRLHF still leaves only the response
+    prompt = "<|user|>" + "history item. " * 40 + "Which tag?<|end|><|assistant|>"
+    query = prompt[-60:] + "<answer>sci-fi</answer><|end|>"
+    assert parse_payload({"query": [query], "prompts": [prompt], "labels": [None]}, 8)[0].completion \
+        == "<answer>sci-fi</answer>"

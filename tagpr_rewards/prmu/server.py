@@ -30,33 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tagpr_rewards.base import Batch, Reward
+from tagpr_rewards.remote_protocol import reward_component_names, split_response, strip_special_tokens
 
-__all__ = ["RewardBatcher", "ServerThread", "create_app", "parse_payload", "serve", "split_response"]
+__all__ = ["RewardBatcher", "ServerThread", "create_app", "parse_payload", "serve"]
 
 logger = logging.getLogger("tagpr_rewards.prmu.server")
 
-#: end-of-turn / padding tokens stripped from the end of a response
-END_TOKENS = ("<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<|end_of_text|>", "<eos>", "<|end|>",
-              "<|assistant|>", "<pad>", "<|pad|>")
 METADATA_KEYS = ("user_id", "profile", "reference", "task", "query", "id")
-
-
-def split_response(query: str, prompt: str, end_tokens: Sequence[str] = END_TOKENS) -> str:
-    """The response part of OpenRLHF's ``query`` (prompt + response), end tokens stripped.
-
-    >>> split_response("<|user|>hi<|assistant|><answer>x</answer><|im_end|>", "<|user|>hi<|assistant|>")
-    '<answer>x</answer>'
-    """
-    resp = query[len(prompt):] if prompt and query.startswith(prompt) else query
-    changed = True
-    while changed:
-        changed = False
-        resp = resp.rstrip()
-        for t in end_tokens:
-            if t and resp.endswith(t):
-                resp = resp[: -len(t)]
-                changed = True
-    return resp
 
 
 @dataclass
@@ -73,7 +53,7 @@ def parse_payload(payload: Any, max_samples: int) -> list[Item]:
 
     >>> items = parse_payload({"query": ["P R"], "prompts": ["P"], "labels": ['{"user_id": "u1"}']}, 10)
     >>> items[0].completion, items[0].meta["user_id"]
-    (' R', 'u1')
+    ('R', 'u1')
     """
     if not isinstance(payload, dict):
         raise ValueError(f"body must be a JSON object with 'query', 'prompts', 'labels'; got {type(payload).__name__}")
@@ -113,7 +93,10 @@ def parse_payload(payload: Any, max_samples: int) -> list[Item]:
             meta = dict(lab)
         elif lab is not None:
             meta = {"reference": lab}
-        items.append(Item(split_response(q, p), p, meta))
+        # the same recovery as the in-process entry file: prompt prefix (also when OpenRLHF
+        # cut a long prompt from the left) and special tokens removed
+        response, _method = split_response(q, p)
+        items.append(Item(strip_special_tokens(response), strip_special_tokens(p), meta))
     return items
 
 
@@ -152,6 +135,9 @@ class RewardBatcher:
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tagpr-reward")
         self.stats = {"requests": 0, "samples": 0, "reward_calls": 0, "errors": 0}
+        # OpenRLHF concatenates extra_logs per key across samples: every response carries the
+        # same keys (the reward's components from a dry run, plus reward_error)
+        self.log_keys = [*reward_component_names(reward), "reward_error"]
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
@@ -207,8 +193,7 @@ class RewardBatcher:
                     k += n
                     continue
                 if result is None:
-                    fut.set_result({"rewards": [self.fallback] * n, "scores": [self.fallback] * n,
-                                    "extra_logs": {"reward_error": [1.0] * n}})
+                    fut.set_result(self._fallback_result(n))
                 else:
                     fut.set_result({"rewards": result["rewards"][k:k + n], "scores": result["scores"][k:k + n],
                                     "extra_logs": {c: v[k:k + n] for c, v in result["extra_logs"].items()}})
@@ -224,11 +209,19 @@ class RewardBatcher:
             self.stats["errors"] += 1
             logger.error("reward server: %s raised %s: %s; fallback reward %s for %d samples",
                          getattr(self.reward, "name", "reward"), type(e).__name__, e, self.fallback, n)
-            return {"rewards": [self.fallback] * n, "scores": [self.fallback] * n,
-                    "extra_logs": {"reward_error": [1.0] * n}}
+            return self._fallback_result(n)
         scores = [self.fallback if s is None else float(s) for s in out.scores]
-        logs = {name: [0.0 if v is None else float(v) for v in vals] for name, vals in out.components.items()}
+        logs: dict[str, list[float]] = {}
+        for name in self.log_keys:
+            vals = out.components.get(name)
+            logs[name] = [0.0] * n if vals is None else [0.0 if v is None else float(v) for v in vals]
+        logs["reward_error"] = [0.0] * n
         return {"rewards": scores, "scores": scores, "extra_logs": logs}
+
+    def _fallback_result(self, n: int) -> dict[str, Any]:
+        logs = {name: [0.0] * n for name in self.log_keys}
+        logs["reward_error"] = [1.0] * n
+        return {"rewards": [self.fallback] * n, "scores": [self.fallback] * n, "extra_logs": logs}
 
 
 def _app_key() -> Any:

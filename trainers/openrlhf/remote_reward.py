@@ -33,12 +33,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tagpr_rewards.remote_protocol import reward_component_names as _dry_run_components
+from tagpr_rewards.remote_protocol import split_response, strip_special_tokens
 from trainers.openrlhf.export import parse_label
 
 __all__ = [
@@ -60,67 +61,10 @@ CONFIG_ENV = "TAGPR_REWARD_CONFIG"
 #: 9-tag schema; the task comes from each sample's label.
 DEFAULT_REWARD_CONFIG: dict[str, Any] = {"preset": "stage2", "schema": "personalization-9"}
 
-# Special tokens of common chat templates: <|im_end|>, <|eot_id|>, <|end|>, <｜end▁of▁sentence｜>,
-# </s>, <eos>, [PAD]... Schema tags such as <think> or <answer> never match.
-_SPECIAL_RE = re.compile(
-    r"<\|[^<>|\s]{1,64}\|>|<｜[^<>]{1,64}｜>|</?s>|<(?:eos|bos|pad|unk|mask)>|\[(?:PAD|CLS|SEP|UNK|MASK)\]"
-)
-
 _ADAPTER_KEYS = {
     "reward", "fallback", "none_as", "score_from", "special_tokens", "response_marker",
     "log_components", "log_prefix",
 }
-
-
-def strip_special_tokens(text: str, extra: Sequence[str] = ()) -> str:
-    """Remove special tokens (common chat-template forms plus ``extra``) and outer whitespace.
-
-    >>> strip_special_tokens("<answer>sci-fi</answer><|im_end|>\\n<|endoftext|>")
-    '<answer>sci-fi</answer>'
-    >>> strip_special_tokens("a<EOT>b", extra=["<EOT>"])
-    'ab'
-    """
-    for tok in extra:
-        if tok:
-            text = text.replace(tok, "")
-    return _SPECIAL_RE.sub("", text).strip()
-
-
-def split_response(query: str, prompt: str, marker: str | None = None) -> tuple[str, str]:
-    """The response part of ``query`` (= prompt + response) and how it was found.
-
-    Returns ``(response, method)``, method one of ``"prefix"`` (``query`` starts with
-    ``prompt``), ``"truncated"`` (``query`` starts with the end of ``prompt``: OpenRLHF cut a
-    long prompt from the left), ``"tail"`` (the prompt's last characters were found: the
-    decoded prompt differs slightly from the prompt text), ``"marker"`` (after the last
-    ``marker``), ``"none"`` (the whole query).
-
-    >>> split_response("<|user|>hi<|assistant|>yo", "<|user|>hi<|assistant|>")
-    ('yo', 'prefix')
-    >>> split_response("hi<|assistant|>yo", "<|user|>hi<|assistant|>")
-    ('yo', 'truncated')
-    >>> split_response("<|user|>Which tág?<|end|><|assistant|>yo", "<|user|>Which tag?<|end|><|assistant|>")
-    ('yo', 'tail')
-    """
-    if prompt and query.startswith(prompt):
-        return query[len(prompt):], "prefix"
-    if prompt:
-        anchor = prompt[-8:]
-        pos = query.find(anchor)
-        while pos >= 0:
-            end = pos + len(anchor)
-            if prompt.endswith(query[:end]):
-                return query[end:], "truncated"
-            pos = query.find(anchor, pos + 1)
-        for n in (200, 64, 16):
-            if n > len(prompt) and n != 16:
-                continue
-            idx = query.find(prompt[-n:])
-            if idx >= 0:
-                return query[idx + len(prompt[-n:]):], "tail"
-    if marker and marker in query:
-        return query.rsplit(marker, 1)[1], "marker"
-    return query, "none"
 
 
 def load_adapter_config(path: str | Path | None) -> dict[str, Any]:
@@ -353,18 +297,6 @@ def _num(x: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if v == v and v not in (float("inf"), float("-inf")) else None
-
-
-def _dry_run_components(reward: Any) -> list[str]:
-    """The component keys the reward reports (from one empty sample)."""
-    from tagpr_rewards.base import Batch
-
-    try:
-        out = reward.score(Batch.from_inputs([""], [""], [""], ["dry-run-user"], profile=[[]], query=[""]))
-        return list(out.components)
-    except Exception as e:  # only the logged key set depends on it
-        logger.warning("dry run of the reward failed (%s); extra_logs will carry only tagpr/error", e)
-        return []
 
 
 _DEFAULT: dict[str, OpenRLHFRewardAdapter] = {}
