@@ -1,0 +1,95 @@
+"""tagpr-train configs: every shipped config loads; typos and bad overrides are clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trainers.recipe.cli import main
+from trainers.recipe.config import RecipeConfigError, apply_overrides, list_configs, load_recipe_config
+
+
+def test_every_shipped_config_loads_and_validates() -> None:
+    names = list_configs()
+    assert {"tiny-cpu", "cuda-smoke", "qwen2.5-1.5b-gpu", "qwen2.5-7b-gpu"} <= set(names)
+    for name in names:
+        cfg = load_recipe_config(name)
+        assert cfg.description, f"{name}: describe the config"
+        assert cfg.data.tasks
+
+
+def test_gpu_configs_are_paper_scale() -> None:
+    for name in ("qwen2.5-1.5b-gpu", "qwen2.5-7b-gpu"):
+        cfg = load_recipe_config(name)
+        assert cfg.model.base.startswith("Qwen/Qwen2.5-") and cfg.model.base.endswith("-Instruct")
+        assert cfg.rl.stage1.use_vllm and cfg.rl.stage2.use_vllm
+        assert cfg.run.dtype in ("auto", "bfloat16")
+
+
+def test_unknown_key_in_file_names_file_and_suggests(tmp_path: Path) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text("sft:\n  learning_rat: 0.1\n")
+    with pytest.raises(RecipeConfigError) as e:
+        load_recipe_config(p)
+    msg = str(e.value)
+    assert str(p) in msg and "'sft.learning_rat'" in msg and "did you mean 'sft.learning_rate'" in msg
+
+
+def test_unknown_section_suggests(tmp_path: Path) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text("rl:\n  stage3: {max_steps: 1}\n")
+    with pytest.raises(RecipeConfigError, match=r"'rl.stage3'.*did you mean 'rl.stage[12]'"):
+        load_recipe_config(p)
+
+
+def test_overrides_apply_with_types() -> None:
+    cfg = load_recipe_config("tiny-cpu", ["sft.epochs=1", "data.tasks=[LaMP-2, LaMP-3]", "eval.limit=null",
+                                          "rl.stage2.alpha=2", "run.output_dir=/tmp/x"])
+    assert cfg.sft.epochs == 1.0 and isinstance(cfg.sft.epochs, float)
+    assert cfg.data.tasks == ["LaMP-2", "LaMP-3"]
+    assert cfg.eval.limit is None and cfg.rl.stage2.alpha == 2.0 and cfg.run.output_dir == "/tmp/x"
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("sft.epochs", "expected dotted key=value"),
+        ("sft.epoch=2", "did you mean 'sft.epochs'"),
+        ("sft=2", "is a section"),
+        ("sft.epochs=many", "expected a number"),
+        ("sft.epochs.x=1", "is a value, not a section"),
+        ("rl.stage1.batch_size=10", "divisible by"),
+        ("data.teacher.kind=oracle", "template or llm"),
+        ("prmu.model.hiden=3", "did you mean 'hidden'"),
+        ("run.device=tpu", "auto, cpu or cuda"),
+    ],
+)
+def test_bad_overrides_are_errors(override: str, match: str) -> None:
+    with pytest.raises(RecipeConfigError, match=match):
+        load_recipe_config("tiny-cpu", [override])
+
+
+def test_unknown_config_name_suggests() -> None:
+    with pytest.raises(RecipeConfigError, match="did you mean 'tiny-cpu'"):
+        load_recipe_config("tiny-cp")
+
+
+def test_apply_overrides_free_form_mapping() -> None:
+    out = apply_overrides({}, ["prmu.train.epochs=3"])
+    assert out == {"prmu": {"train": {"epochs": 3}}}
+
+
+def test_cli_show_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", "--config", "tiny-cpu", "sft.epochs=5"]) == 0
+    assert "epochs: 5" in capsys.readouterr().out
+    assert main(["sft", "--config", "tiny-cpu", "sft.epoch=5"]) == 2
+    assert "did you mean 'sft.epochs'" in capsys.readouterr().err
+    assert main(["configs"]) == 0
+    assert "tiny-cpu" in capsys.readouterr().out.split()
+
+
+def test_console_script_entry_point() -> None:
+    from trainers.cli import main as entry
+
+    assert entry(["configs"]) == 0

@@ -1,0 +1,106 @@
+"""`tagpr-train all` end to end on the tiny offline model (shrunk tiny-cpu), and resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from trainers.recipe.cli import main
+from trainers.recipe.config import load_recipe_config
+from trainers.recipe.runner import run_recipe
+
+# tiny-cpu shrunk to test size (same code path; fewer samples and steps)
+SHRINK = [
+    "data.synthetic.train_users=20", "data.synthetic.eval_users=6", "data.tagger.kind=teacher",
+    "sft.epochs=6", "sft.save_steps=1000", "prmu.train.epochs=1",
+    "rl.stage1.max_steps=2", "rl.stage2.max_steps=2", "rl.stage1.batch_size=16", "rl.stage2.batch_size=16",
+    "eval.limit=16",
+]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    import contextlib
+    import io
+
+    run = tmp_path_factory.mktemp("tiny") / "run"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["all", "--config", "tiny-cpu", "--quiet", f"run.output_dir={run}", *SHRINK])
+    assert rc == 0
+    return run, buf.getvalue()
+
+
+def _rows(run: Path) -> dict[str, dict]:  # type: ignore[type-arg]
+    rows = json.loads((run / "eval" / "comparison.json").read_text())["rows"]
+    return {r["model"]: r for r in rows}
+
+
+@pytest.mark.integration
+def test_all_stages_run_and_print_the_comparison(pipeline: tuple[Path, str]) -> None:
+    run, printed = pipeline
+    for stage in ("data", "sft", "prmu", "rl1", "rl2", "rl", "eval"):
+        assert (run / "stages" / f"{stage}.json").is_file(), stage
+    for model in ("sft", "rl1", "rl2"):
+        assert (run / model / "model" / "model.safetensors").is_file()
+    # the table goes base -> SFT -> RL stage 1 -> RL stage 2, with format validity and rewards
+    assert "| model | accuracy | f1 | format valid |" in printed
+    order = [printed.index(f"| {m} |") for m in ("base", "SFT", "RL stage 1", "RL stage 2")]
+    assert order == sorted(order)
+    for png in ("reward_curves.png", "sft_loss.png"):
+        assert (run / "plots" / png).stat().st_size > 1000
+    # the RL stages logged every reward component through the TRL adapter
+    rl2 = json.loads((run / "rl2" / "log_history.json").read_text())
+    keys = {k for h in rl2 for k in h}
+    assert {"rewards/base/mean", "rewards/tag/mean", "rewards/prmu/mean"} <= keys
+    prmu = json.loads((run / "stages" / "prmu.json").read_text())["outputs"]
+    assert 0.0 <= prmu["accuracy"] <= 1.0 and prmu["pairs"] > 0
+
+
+@pytest.mark.integration
+def test_sft_learns_the_tag_format(pipeline: tuple[Path, str]) -> None:
+    rows = _rows(pipeline[0])
+    assert rows["sft"]["format_valid"] >= 0.8, rows["sft"]
+    assert rows["base"]["format_valid"] <= 0.1  # a random-init model does not write the tags
+
+
+@pytest.mark.integration
+def test_finished_stages_are_skipped(pipeline: tuple[Path, str]) -> None:
+    run = pipeline[0]
+    before = (run / "sft" / "model" / "model.safetensors").stat().st_mtime_ns
+    cfg = load_recipe_config("tiny-cpu", [f"run.output_dir={run}", *SHRINK])
+    out = run_recipe(cfg, "sft", progress=False)
+    assert out["_timings"] == {} and out["sft"]["steps"] > 0  # read back from the marker
+    assert (run / "sft" / "model" / "model.safetensors").stat().st_mtime_ns == before
+
+
+@pytest.mark.integration
+def test_interrupted_sft_resumes_from_its_checkpoint(pipeline: tuple[Path, str], tmp_path: Path) -> None:
+    src = pipeline[0]
+    run = tmp_path / "run"
+    (run / "stages").mkdir(parents=True)
+    shutil.copytree(src / "data", run / "data")
+    shutil.copytree(src / "base", run / "base")
+    shutil.copy(src / "stages" / "data.json", run / "stages" / "data.json")
+    cfg = load_recipe_config("tiny-cpu", [f"run.output_dir={run}", *SHRINK, "sft.max_steps=6", "sft.save_steps=3",
+                                          "sft.logging_steps=1"])
+    first = run_recipe(cfg, "sft", progress=False)["sft"]
+    assert first["steps"] == 6 and first["resumed_from"] is None
+    first_losses = {h["step"]: h["loss"] for h in json.loads((run / "sft" / "log_history.json").read_text())
+                    if "loss" in h}
+    # what a kill between step 3 and step 6 leaves behind: checkpoint-3, no marker, no final model
+    (run / "stages" / "sft.json").unlink()
+    shutil.rmtree(run / "sft" / "model")
+    shutil.rmtree(run / "sft" / "trainer" / "checkpoint-6")
+    second = run_recipe(cfg, "sft", progress=False)["sft"]
+    assert second["resumed_from"].endswith("checkpoint-3")
+    assert second["steps"] == 6
+    losses = {h["step"]: h["loss"] for h in json.loads((run / "sft" / "log_history.json").read_text())
+              if "loss" in h}
+    assert sorted(losses) == [1, 2, 3, 4, 5, 6]  # steps 1-3 restored from the checkpoint, 4-6 trained
+    for step in (4, 5, 6):  # same data order and state as the uninterrupted run
+        assert losses[step] == pytest.approx(first_losses[step], rel=1e-3)
+    assert (run / "sft" / "model" / "model.safetensors").is_file()

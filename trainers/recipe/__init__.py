@@ -1,0 +1,1 @@
+"""The bundled ``tagpr-train`` recipe: typed configs, stages, checkpoints and the CLI."""

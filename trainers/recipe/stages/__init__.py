@@ -1,0 +1,1 @@
+"""The ``tagpr-train`` stages, in pipeline order: data, sft, prmu, rl (stage 1 then 2), eval."""
