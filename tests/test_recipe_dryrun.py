@@ -44,3 +44,15 @@ def test_dry_run_every_shipped_config(name: str, tmp_path: Path, lamp_dir: Path)
         assert "not available offline" in out["sft"]["skipped"]
     # a dry run trains nothing and leaves no stage markers
     assert not (tmp_path / "run" / "stages").exists()
+
+
+@pytest.mark.integration
+def test_cli_output_flag_sets_the_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from trainers.recipe.cli import main
+
+    out_dir = tmp_path / "my-run"
+    assert main(["data", "--config", "tiny-cpu", "--dry-run", "--quiet", "--output", str(out_dir)]) == 0
+    assert out_dir.is_dir() and any(out_dir.iterdir())
+    assert main(["data", "--config", "tiny-cpu", "--dry-run", "--quiet", "--output", str(tmp_path / "x"),
+                 "sft.epocs=1"]) == 2
+    assert "did you mean 'sft.epochs'" in capsys.readouterr().err

@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="build every component and run one batch through it, without training")
         sp.add_argument("--force", action="store_true", help="rerun stages that are already done")
         sp.add_argument("--quiet", "-q", action="store_true", help="no progress bars, warnings only")
+        sp.add_argument("--output", "-o", metavar="DIR",
+                        help="run directory (same as the override run.output_dir=DIR)")
         sp.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     sub.add_parser("configs", help="list the shipped configs")
     sp = sub.add_parser("show", help="print the resolved config")
@@ -57,8 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in list_configs():
             print(name)
         return 0
+    overrides = list(args.overrides)
+    if getattr(args, "output", None):
+        overrides.append(f"run.output_dir={args.output}")
     try:
-        cfg = load_recipe_config(args.config, args.overrides)
+        cfg = load_recipe_config(args.config, overrides)
     except RecipeConfigError as e:
         print(f"tagpr-train: error: {e}", file=sys.stderr)
         return 2
