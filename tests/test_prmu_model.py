@@ -72,6 +72,26 @@ def test_loading_with_other_settings_is_a_clear_error(trained, encoder) -> None:
         PRMUModel.load(out.parent / "nowhere", encoder=encoder)
 
 
+def test_reward_on_a_stale_checkpoint_fails_at_construction(trained, tmp_path) -> None:
+    """Weights that do not fit the config (an older tagpr wrote them) are a clear error when the
+    reward is built, not a silent fallback score in every RL step."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from tagpr_rewards.prmu.reward import PRMUReward
+
+    _, out = trained
+    stale = tmp_path / "stale"
+    shutil.copytree(out, stale)
+    weights = load_file(str(stale / "model.safetensors"))
+    name = next(k for k, v in weights.items() if v.dim() == 2)
+    weights[name] = weights[name][:, :-1].contiguous()
+    save_file(weights, str(stale / "model.safetensors"))
+    with pytest.raises(ValueError, match="(?s)cannot load the PRMU checkpoint .*stale.*size mismatch.*Retrain"):
+        PRMUReward(str(stale))
+
+
 def test_resume_continues_and_refuses_other_settings(tmp_path, synthetic, encoder) -> None:
     from tagpr_rewards.prmu.model import CheckpointError
     from tagpr_rewards.prmu.train import train_prmu

@@ -112,6 +112,16 @@ class PRMUReward(Reward):
             from tagpr_rewards.prmu.model import PRMUModel
 
             PRMUModel.read_meta(self.checkpoint)  # fail early (at construction) on a bad path
+            # load now, not in the first RL step: a checkpoint that does not match this code
+            # (e.g. written by an older tagpr) must be a clear error, not a silent fallback score
+            try:
+                self._model = _load_shared(self.checkpoint, self.device, self.dtype, self.cache_size)
+            except Exception as e:
+                raise ValueError(
+                    f"cannot load the PRMU checkpoint {self.checkpoint}: {type(e).__name__}: {e}. "
+                    "Was it written by another version or with other settings? Retrain it with "
+                    "`tagpr-prmu train` (or `tagpr-train prmu --force`)."
+                ) from e
 
     # pickling: ship the settings, reload the model in the worker
     def __getstate__(self) -> dict[str, Any]:
