@@ -24,13 +24,14 @@ Bump :data:`SCHEMA_VERSION` on any incompatible change; readers check it
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypedDict
+
+from tagpr_rewards.files import atomic_write_json
+from tagpr_rewards.files import atomic_write_text as _atomic_write_text
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
@@ -138,26 +139,12 @@ def new_results(config: dict[str, Any], run_key: str) -> RunResults:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (tmp file in the same directory + os.replace)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    _atomic_write_text(path, text)
 
 
 def write_json(path: str | Path, obj: Any) -> None:
     """Atomic, pretty, UTF-8 JSON (non-ASCII kept as is)."""
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_json(path, obj, indent=2)
 
 
 def load_results(run_dir: str | Path) -> RunResults:

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,6 +73,21 @@ def to_text(value: Any) -> tuple[str, str | None]:
                 parts.extend(str(x.get("text", "")) for x in c if isinstance(x, Mapping))
         return "".join(parts), None
     return "", f"completion is not text ({type(value).__name__})"
+
+
+def finite_or_none(x: Any) -> float | None:
+    """``float(x)`` when that is a finite number, else ``None`` (not applicable).
+
+    >>> finite_or_none("0.5"), finite_or_none(float("nan")), finite_or_none(None), finite_or_none("x")
+    (0.5, None, None, None)
+    """
+    if x is None:
+        return None
+    try:
+        xf = float(x)
+    except (TypeError, ValueError):
+        return None
+    return xf if math.isfinite(xf) else None
 
 
 @dataclass

@@ -18,10 +18,9 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from tagpr_rewards.base import Batch, Reward
 from tagpr_rewards.combinators import WeightedSum
@@ -113,7 +112,7 @@ def score_file(
     path: str,
     reward: Reward,
     schema: str,
-    out: TextIO,
+    out: IO[str],
     err: TextIO | None = None,
 ) -> dict[str, Any]:
     """Score every line of ``path`` with ``reward``, write per-sample JSONL to ``out``.
@@ -224,15 +223,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
         print(f"error: no such file: {args.file}", file=sys.stderr)
         return 2
     if args.output:
-        d = os.path.dirname(os.path.abspath(args.output))
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".jsonl")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                summary = score_file(args.file, reward, args.schema, out)
-            os.replace(tmp, args.output)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        from tagpr_rewards.files import atomic_write
+
+        result: dict[str, Any] = {}
+        atomic_write(args.output, lambda out: result.update(score_file(args.file, reward, args.schema, out)))
+        summary = result
         print(format_summary(summary))
     else:
         summary = score_file(args.file, reward, args.schema, sys.stdout)

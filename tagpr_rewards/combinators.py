@@ -20,22 +20,12 @@ completion is parsed once per schema however many tag rewards run.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from tagpr_rewards.base import Batch, Reward, RewardOutput
+from tagpr_rewards.base import finite_or_none as _finite
 from tagpr_rewards.registry import register_reward
-
-
-def _finite(x: float | None) -> float | None:
-    if x is None:
-        return None
-    try:
-        xf = float(x)
-    except (TypeError, ValueError):
-        return None
-    return xf if math.isfinite(xf) else None
 
 
 def _merge_child(

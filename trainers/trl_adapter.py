@@ -54,12 +54,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tagpr_rewards.base import Batch, Reward, RewardOutput
+from tagpr_rewards.base import finite_or_none as _finite
 
 __all__ = [
     "DEFAULT_COLUMNS",
@@ -88,16 +88,6 @@ DEFAULT_COLUMNS: dict[str, str] = {
 _TRL_CONTROL = frozenset(
     {"prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric", "environments"}
 )
-
-
-def _finite(x: Any) -> float | None:
-    if x is None:
-        return None
-    try:
-        xf = float(x)
-    except (TypeError, ValueError):
-        return None
-    return xf if math.isfinite(xf) else None
 
 
 def _nanmean(values: Sequence[float | None]) -> float | None:

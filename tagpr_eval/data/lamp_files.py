@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tagpr_rewards.files import atomic_write_json
 
 __all__ = [
     "PROFILE_FIELDS",
@@ -417,20 +418,7 @@ def load_task(data_dir: str | os.PathLike[str], task: str, split: str = "dev", s
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: int | None = None) -> Path:
     """Write ``obj`` as UTF-8 JSON to ``path`` atomically (temp file + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, ensure_ascii=False, indent=indent)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return atomic_write_json(path, obj, indent=indent)
 
 
 def write_questions(path: str | os.PathLike[str], samples: Sequence[LampSample]) -> Path:

@@ -26,12 +26,12 @@ rewards read; :func:`parse_label` reads it back (``trainers/openrlhf/reward_func
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tagpr_rewards.files import atomic_write_jsonl, read_jsonl
 
 __all__ = [
     "LABEL_KEYS",
@@ -151,33 +151,11 @@ def _rows(data: Any) -> Iterable[Mapping[str, Any]]:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg}); fix or remove the line") from e
-    return rows
+    return read_jsonl(path)
 
 
 def _write_jsonl_atomic(path: Path, records: Iterable[Mapping[str, Any]]) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    n = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for rec in records:
-                f.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
-                n += 1
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return n
+    return atomic_write_jsonl(path, records, default=str)
 
 
 def _row_id(row: Mapping[str, Any], i: int) -> str:

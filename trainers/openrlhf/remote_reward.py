@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tagpr_rewards.base import finite_or_none as _num
 from tagpr_rewards.remote_protocol import reward_component_names as _dry_run_components
 from tagpr_rewards.remote_protocol import split_response, strip_special_tokens
 from trainers.openrlhf.export import parse_label
@@ -287,16 +288,6 @@ class OpenRLHFRewardAdapter:
                 scores[i] = self.none_as if v is None else v
             comps[i] = {k: v for k, vals in out.components.items() if (v := _num(vals[j])) is not None}
             errors[i] = 0.0
-
-
-def _num(x: Any) -> float | None:
-    if x is None:
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if v == v and v not in (float("inf"), float("-inf")) else None
 
 
 _DEFAULT: dict[str, OpenRLHFRewardAdapter] = {}

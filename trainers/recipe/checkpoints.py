@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tagpr_rewards.files import atomic_write_text as _atomic_write_text
+
 __all__ = [
     "atomic_write_json",
     "atomic_write_text",
@@ -48,19 +50,7 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     >>> p.read_text()
     'hi'
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return _atomic_write_text(path, text)
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> Path:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tagpr_rewards.files import read_jsonl as _read_jsonl
 from trainers.recipe.checkpoints import atomic_write_json, publish_dir, staging_dir
 from trainers.recipe.context import RunContext
 
@@ -21,15 +21,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p} not found; run the stage that writes it first (tagpr-train data --config …)")
-    rows = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{p}:{n}: not valid JSON ({e}); delete the file and rerun the data stage") from e
-    return rows
+    return _read_jsonl(p, hint="delete the file and rerun the data stage")
 
 
 def tokenizer_corpus(rows: Iterable[dict[str, Any]], max_rows: int = 400) -> list[str]:
