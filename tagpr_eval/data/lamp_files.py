@@ -432,7 +432,7 @@ def write_outputs(path: str | os.PathLike[str], task: str, outputs: Mapping[str,
     >>> import tempfile, os
     >>> p = write_outputs(os.path.join(tempfile.mkdtemp(), "preds.json"), "LaMP-2", {"01": "comedy"})
     >>> open(p).read()
-    '{"task": "LaMP_2", "golds": [{"id": "01", "output": "comedy"}]}'
+    '{"task": "LaMP_2", "golds": [{"id": "01", "output": "comedy"}]}\\n'
     """
     return write_json_atomic(path, {"task": task_key(task), "golds": [{"id": k, "output": v} for k, v in outputs.items()]})
 
