@@ -9,4 +9,4 @@ echo "== ruff"; ruff check .
 echo "== mypy"; mypy
 echo "== pytest"
 python -m pytest -q -p no:cacheprovider --timeout=900 \
-  --doctest-modules tagpr_rewards tagpr_eval trainers tests "$@"
+  --doctest-modules tagpr_rewards tagpr_eval tagpr_trainers tests "$@"

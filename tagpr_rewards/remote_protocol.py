@@ -1,5 +1,5 @@
 """The text side of OpenRLHF's reward protocol, shared by the in-process entry file
-(``trainers/openrlhf``) and the remote reward server (``tagpr-rm serve``).
+(``tagpr_trainers/openrlhf``) and the remote reward server (``tagpr-rm serve``).
 
 OpenRLHF sends ``query`` = decoded prompt + response (special tokens kept, the prompt possibly
 cut from the left) and ``prompts`` = the prompt text; these helpers recover the response and

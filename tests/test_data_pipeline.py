@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tagpr_rewards.tags import load_schema, parse_tags
-from trainers.data_pipeline import (
+from tagpr_trainers.data_pipeline import (
     EmbeddingTagger,
     LLMTagger,
     LLMTeacher,
@@ -17,9 +17,9 @@ from trainers.data_pipeline import (
     TemplateTeacher,
     render_chain,
 )
-from trainers.data_pipeline.build import build_tagged_data, prepare_samples
-from trainers.data_pipeline.tagger import constrained_decode
-from trainers.data_pipeline.teacher import parse_llm_chain
+from tagpr_trainers.data_pipeline.build import build_tagged_data, prepare_samples
+from tagpr_trainers.data_pipeline.tagger import constrained_decode
+from tagpr_trainers.data_pipeline.teacher import parse_llm_chain
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 
 from tagpr_rewards.presets import stage2
-from trainers.openrlhf import REWARD_FUNC_PATH
-from trainers.openrlhf.export import export_rl, export_sft, make_label, parse_label
-from trainers.openrlhf.launch import (
+from tagpr_trainers.openrlhf import REWARD_FUNC_PATH
+from tagpr_trainers.openrlhf.export import export_rl, export_sft, make_label, parse_label
+from tagpr_trainers.openrlhf.launch import (
     OpenRLHFArgumentError,
     check_script,
     cli_parser,
     script_argv,
     shipped_scripts,
 )
-from trainers.openrlhf.remote_reward import OpenRLHFRewardAdapter, split_response, strip_special_tokens
+from tagpr_trainers.openrlhf.remote_reward import OpenRLHFRewardAdapter, split_response, strip_special_tokens
 
 pytest.importorskip("openrlhf.utils.agent", reason="pip install --no-deps 'openrlhf>=0.11' pylatexenc")
 
@@ -43,7 +43,7 @@ def chain(answer: str) -> str:
 def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from transformers import AutoTokenizer
 
-    from trainers.tiny_model import build_tiny_model
+    from tagpr_trainers.tiny_model import build_tiny_model
 
     d = build_tiny_model(tmp_path_factory.mktemp("tiny"), vocab_size=400, hidden_size=16, num_layers=1)
     return AutoTokenizer.from_pretrained(d)
@@ -177,7 +177,7 @@ def test_reward_func_errors_give_the_fallback_and_log_at_error(
     prompt = "<|user|>q<|end|><|assistant|>"
     query = prompt + chain("sci-fi") + "<|end|>"
     good = make_label(rows[0] | {"reference": "sci-fi"})
-    with caplog.at_level(logging.ERROR, logger="trainers.openrlhf"):
+    with caplog.at_level(logging.ERROR, logger="tagpr_trainers.openrlhf"):
         out = adapter([query, query, query, query], [prompt] * 4,
                       [good, json.dumps({"task": "LaMP-99"}), "sci-fi", None])
     # unknown task, and labels without a task (a plain reference, no label): fallback, logged at ERROR
@@ -190,7 +190,7 @@ def test_reward_func_errors_give_the_fallback_and_log_at_error(
 
 
 def test_bad_config_fails_at_start_up_with_the_file_named(tmp_path: Path) -> None:
-    from trainers.openrlhf.remote_reward import load_adapter_config
+    from tagpr_trainers.openrlhf.remote_reward import load_adapter_config
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("reward: {preset: stage2, task: LaMP-2}\nfalback: 0.0\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from trainers.recipe.checkpoints import (
+from tagpr_trainers.recipe.checkpoints import (
     atomic_write_json,
     clear_marker,
     is_done,

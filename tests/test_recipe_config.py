@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from trainers.recipe.cli import main
-from trainers.recipe.config import RecipeConfigError, apply_overrides, list_configs, load_recipe_config
+from tagpr_trainers.recipe.cli import main
+from tagpr_trainers.recipe.config import RecipeConfigError, apply_overrides, list_configs, load_recipe_config
 
 
 def test_every_shipped_config_loads_and_validates() -> None:
@@ -90,6 +90,6 @@ def test_cli_show_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_console_script_entry_point() -> None:
-    from trainers.cli import main as entry
+    from tagpr_trainers.cli import main as entry
 
     assert entry(["configs"]) == 0

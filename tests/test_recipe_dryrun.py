@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from trainers.recipe.config import list_configs, load_recipe_config
-from trainers.recipe.runner import run_recipe
+from tagpr_trainers.recipe.config import list_configs, load_recipe_config
+from tagpr_trainers.recipe.runner import run_recipe
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_dry_run_every_shipped_config(name: str, tmp_path: Path, lamp_dir: Path)
 
 @pytest.mark.integration
 def test_cli_output_flag_sets_the_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from trainers.recipe.cli import main
+    from tagpr_trainers.recipe.cli import main
 
     out_dir = tmp_path / "my-run"
     assert main(["data", "--config", "tiny-cpu", "--dry-run", "--quiet", "--output", str(out_dir)]) == 0

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from trainers.recipe.cli import main
-from trainers.recipe.config import load_recipe_config
-from trainers.recipe.runner import run_recipe
+from tagpr_trainers.recipe.cli import main
+from tagpr_trainers.recipe.config import load_recipe_config
+from tagpr_trainers.recipe.runner import run_recipe
 
 # tiny-cpu shrunk to test size (same code path; fewer samples and steps)
 SHRINK = [

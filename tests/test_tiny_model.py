@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trainers.tiny_model import ASSISTANT_TOKEN, END_TOKEN, build_tiny_model
+from tagpr_trainers.tiny_model import ASSISTANT_TOKEN, END_TOKEN, build_tiny_model
 
 
 @pytest.fixture(scope="module")

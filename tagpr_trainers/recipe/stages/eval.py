@@ -1,0 +1,189 @@
+"""Stage ``eval``: ``tagpr_eval.evaluate_run`` (hf backend) on base, SFT, RL stage 1 and RL stage 2,
+then the comparison table (relative improvement with ``tagpr_eval.compare``) and reward-curve plots.
+
+Outputs: ``eval/<model>-<fingerprint>/`` (tagpr_eval run directories; the fingerprint changes
+when a stage is retrained, so cached generations of an older model are never reused),
+``eval/comparison.md`` and ``eval/comparison.json``, ``plots/reward_curves.png`` and
+``plots/sft_loss.png``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from tagpr_trainers.recipe.checkpoints import atomic_write_json, atomic_write_text
+from tagpr_trainers.recipe.context import RunContext
+from tagpr_trainers.recipe.stages.common import model_available
+
+__all__ = ["comparison_table", "eval_config", "plot_curves", "run"]
+
+logger = logging.getLogger("tagpr_trainers.recipe")
+
+LABELS = {"baseline": "baseline (profile majority)", "base": "base", "sft": "SFT", "rl1": "RL stage 1",
+          "rl2": "RL stage 2"}
+
+
+def _fingerprint(path: str) -> str:
+    p = Path(path)
+    parts = []
+    for f in sorted(p.glob("*.safetensors")) if p.is_dir() else []:
+        st = f.stat()
+        parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("|".join(parts or [path]).encode()).hexdigest()[:8]
+
+
+def eval_config(ctx: RunContext, which: str) -> Any:
+    """The ``tagpr_eval`` config for one model (``baseline`` = the non-LLM profile baseline)."""
+    from tagpr_eval.config import EvalConfig
+
+    d, e = ctx.cfg.data, ctx.cfg.eval
+    common: dict[str, Any] = dict(
+        tasks=list(d.tasks), data=str(ctx.lamp_dir), split=d.eval_split, retriever=d.retriever, k=d.k,
+        prompt=d.prompt_style, schema=d.schema, output=str(ctx.path("eval")), limit=2 if ctx.dry_run else e.limit,
+        batch_size=e.batch_size, gen_kwargs={"max_new_tokens": 8 if ctx.dry_run else e.max_new_tokens},
+        seed=ctx.cfg.run.seed, plots=True, rewards=True, progress=ctx.progress)
+    if which == "baseline":
+        return EvalConfig(model="baseline", run_name="baseline", **common)
+    path = ctx.model_path(which)
+    return EvalConfig(model="hf", run_name=f"{which}-{_fingerprint(path)}",
+                      model_args={"pretrained": path, "dtype": ctx.dtype_name, "device": ctx.device,
+                                  "chat_template": True}, **common)
+
+
+def _row(name: str, res: dict[str, Any], task: str) -> dict[str, Any]:
+    tr = (res.get("tasks") or {}).get(task, {})
+    ts = tr.get("tag_stats") or {}
+    comps = ts.get("mean_reward_components") or {}
+    row = {"model": name, "task": task, **{k: v for k, v in (res.get("metrics") or {}).get(task, {}).items()},
+           "format_valid": ts.get("format_valid_rate"), "answer_tag": ts.get("answer_tag_rate")}
+    for k in ("total", "base", "tag"):
+        if k in comps:
+            row[f"reward_{k}"] = comps[k]
+    return row
+
+
+def comparison_table(results: dict[str, dict[str, Any]], tasks: list[str]) -> tuple[str, list[dict[str, Any]]]:
+    """Markdown table base -> SFT -> RL1 -> RL2 (+ baseline) and its rows.
+
+    Columns: task metrics, tag-format validity, answer-tag rate, mean reward (our stage-2 reward
+    without PRMU: ``total``, and its ``base``/``tag`` parts), relative improvement of the primary
+    metric over the base model and over SFT (``tagpr_eval.compare`` sign convention).
+    """
+    from tagpr_eval.compare import compare_results
+
+    rows: list[dict[str, Any]] = []
+    lines: list[str] = []
+    for task in tasks:
+        metric_names: list[str] = []
+        for res in results.values():
+            for m in (res.get("metrics") or {}).get(task, {}):
+                if m not in metric_names:
+                    metric_names.append(m)
+        head = (["model"] + metric_names + ["format valid", "answer tag", "reward", "R_base", "R_tag",
+                                            "vs base", "vs SFT"])
+        lines += [f"### {task}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for name, res in results.items():
+            row = _row(name, res, task)
+            order = ["base", "sft", "rl1", "rl2"]
+            for ref in ("base", "sft"):
+                imp = None
+                if ref in results and name in order and order.index(name) > order.index(ref):
+                    imp = compare_results(results[ref], res).per_task.get(task)
+                row[f"vs_{ref}"] = imp
+            rows.append(row)
+
+            def f(v: Any) -> str:
+                return "–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+            def pct(v: Any) -> str:
+                return "–" if v is None else f"{100 * v:+.1f}%"
+
+            cells = ([LABELS.get(name, name)] + [f(row.get(m)) for m in metric_names]
+                     + [f(row.get("format_valid")), f(row.get("answer_tag")), f(row.get("reward_total")),
+                        f(row.get("reward_base")), f(row.get("reward_tag")), pct(row["vs_base"]), pct(row["vs_sft"])])
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    lines.append("reward = our stage-2 reward without PRMU (α·R_base + β·R_tag) on the eval generations; "
+                 "vs base / vs SFT = relative improvement of the primary metric (positive = better).")
+    return "\n".join(lines) + "\n", rows
+
+
+def plot_curves(run_dir: Path, out_dir: Path) -> dict[str, str]:
+    """PNG plots of the RL reward curves (total and per component) and the SFT loss curve."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - optional dependency
+        logger.warning("matplotlib missing: no plots (pip install 'tagpr[eval]')")
+        return {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
+    hists = {}
+    for which in ("rl1", "rl2"):
+        p = run_dir / which / "log_history.json"
+        if p.is_file():
+            hists[which] = json.loads(p.read_text())
+    if hists:
+        fig, axes = plt.subplots(1, len(hists), figsize=(6 * len(hists), 4), squeeze=False)
+        for ax, (which, hist) in zip(axes[0], hists.items()):
+            keys = sorted({k for h in hist for k in h if k == "reward" or (k.startswith("rewards/") and
+                                                                           k.endswith("/mean"))})
+            for k in keys:
+                pts = [(h["step"], h[k]) for h in hist if k in h and h[k] is not None]
+                if pts:
+                    ax.plot(*zip(*pts), label=k.replace("rewards/", "").replace("/mean", ""),
+                            lw=2 if k == "reward" else 1)
+            ax.set_title(f"{LABELS[which]}: reward per step")
+            ax.set_xlabel("step")
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out_dir / "reward_curves.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        files["reward_curves"] = str(path)
+    p = run_dir / "sft" / "log_history.json"
+    if p.is_file():
+        hist = json.loads(p.read_text())
+        pts = [(h["step"], h["loss"]) for h in hist if "loss" in h]
+        if pts:
+            fig, ax = plt.subplots(figsize=(5, 3.5))
+            ax.plot(*zip(*pts))
+            ax.set_title("SFT loss")
+            ax.set_xlabel("step")
+            fig.tight_layout()
+            path = out_dir / "sft_loss.png"
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+            files["sft_loss"] = str(path)
+    return files
+
+
+def run(ctx: RunContext) -> dict[str, Any]:
+    """Evaluate every configured model that exists; write and print the comparison table."""
+    from tagpr_eval.runner import evaluate_run
+
+    e = ctx.cfg.eval
+    results: dict[str, dict[str, Any]] = {}
+    names = (["baseline"] if e.baseline else []) + list(e.models)
+    for which in names:
+        if which != "baseline":
+            path = ctx.model_path(which)
+            if not model_available(path):
+                if not ctx.dry_run:
+                    logger.warning("eval: %s model %s not found; skipped (run its stage first)", which, path)
+                continue
+        res = evaluate_run(eval_config(ctx, which))
+        results[which] = dict(res)
+    table, rows = comparison_table(results, list(ctx.cfg.data.tasks))
+    out = ctx.path("eval")
+    atomic_write_text(out / "comparison.md", table)
+    atomic_write_json(out / "comparison.json", {"rows": rows, "runs": {k: v.get("files", {}).get("run_dir")
+                                                                        for k, v in results.items()}})
+    plots = plot_curves(ctx.run_dir if not ctx.dry_run else ctx.path("eval").parent, ctx.path("plots"))
+    return {"table": table, "rows": rows, "plots": plots, "comparison": str(out / "comparison.md")}
