@@ -43,6 +43,7 @@ from tagpr_rewards.tags import AnswerExtraction, TagSchema, batch_parses, extrac
 
 __all__ = [
     "LabelMatchReward",
+    "LampTaskReward",
     "RatingReward",
     "RougeReward",
     "TaskReward",
@@ -99,6 +100,8 @@ class TaskReward(Reward):
     """
 
     name = "task"
+    #: the dataset columns this reward reads per sample (checked by the trainer adapters)
+    required_columns: tuple[str, ...] = ("reference",)
 
     def __init__(self, schema: TagSchema | str = DEFAULT_SCHEMA) -> None:
         load_schema(schema)  # fail early on an unknown schema name
@@ -116,45 +119,53 @@ class TaskReward(Reward):
         raise NotImplementedError
 
     def score(self, batch: Batch) -> RewardOutput:
-        n = len(batch)
-        scores: list[float | None] = [None] * n
-        reasons = [""] * n
-        from_tag: list[float | None] = [None] * n
-        components: dict[str, list[float | None]] = {"answer_from_tag": from_tag}
-        try:
-            answers = batch_answers(batch, self.schema)
-        except Exception as e:  # noqa: BLE001 - a reward never raises on completions
-            logger.warning("%s: answer extraction failed (%s); scoring the raw completions", self.name, e)
-            answers = [AnswerExtraction(c.strip(), "fallback-last-line") for c in batch.completions]
-        refs = self.references(batch)
-        todo: list[int] = []
-        ref_texts: list[str] = []
-        for i in range(n):
-            from_tag[i] = 1.0 if answers[i].method == "tag" else 0.0
-            ref = None if refs is None else _reference_text(refs[i])
-            if ref is None:
-                reasons[i] = ("no reference for this sample" if refs is None or refs[i] is None
-                              else f"reference is not text ({type(refs[i]).__name__})")
-                continue
-            todo.append(i)
-            ref_texts.append(ref)
-        if todo:
-            sub_scores, sub_components, sub_reasons = self.score_answers([answers[i].answer for i in todo], ref_texts)
-            for key, vals in sub_components.items():
-                col: list[float | None] = [None] * n
-                for j, i in enumerate(todo):
-                    col[i] = vals[j]
-                components[key] = col
+        return _score_rows(batch, self.schema, self.references(batch), [self] * len(batch), self.name)
+
+
+def _score_rows(batch: Batch, schema: TagSchema | str, refs: Sequence[Any] | None,
+                scorers: Sequence[TaskReward | str], name: str) -> RewardOutput:
+    """Score each row with its own scorer (a :class:`TaskReward`; a string = why it has none)."""
+    n = len(batch)
+    scores: list[float | None] = [None] * n
+    reasons = [""] * n
+    from_tag: list[float | None] = [None] * n
+    components: dict[str, list[float | None]] = {"answer_from_tag": from_tag}
+    try:
+        answers = batch_answers(batch, schema)
+    except Exception as e:  # noqa: BLE001 - a reward never raises on completions
+        logger.warning("%s: answer extraction failed (%s); scoring the raw completions", name, e)
+        answers = [AnswerExtraction(c.strip(), "fallback-last-line") for c in batch.completions]
+    groups: dict[int, tuple[TaskReward, list[int], list[str]]] = {}
+    for i in range(n):
+        from_tag[i] = 1.0 if answers[i].method == "tag" else 0.0
+        scorer = scorers[i]
+        if isinstance(scorer, str):
+            reasons[i] = scorer
+            continue
+        ref = None if refs is None else _reference_text(refs[i])
+        if ref is None:
+            reasons[i] = ("no reference for this sample" if refs is None or refs[i] is None
+                          else f"reference is not text ({type(refs[i]).__name__})")
+            continue
+        _, todo, ref_texts = groups.setdefault(id(scorer), (scorer, [], []))
+        todo.append(i)
+        ref_texts.append(ref)
+    for scorer, todo, ref_texts in groups.values():
+        sub_scores, sub_components, sub_reasons = scorer.score_answers([answers[i].answer for i in todo], ref_texts)
+        for key, vals in sub_components.items():
+            col = components.setdefault(key, [None] * n)
             for j, i in enumerate(todo):
-                scores[i] = sub_scores[j]
-                problem = batch.problems[i]
-                why = sub_reasons[j]
-                if answers[i].method == "empty":
-                    why = "no answer found" + (f" ({problem})" if problem else "")
-                elif answers[i].method != "tag":
-                    why = f"answer from {answers[i].method}" + (f"; {why}" if why else "")
-                reasons[i] = why
-        return RewardOutput(scores, components, reasons)
+                col[i] = vals[j]
+        for j, i in enumerate(todo):
+            scores[i] = sub_scores[j]
+            problem = batch.problems[i]
+            why = sub_reasons[j]
+            if answers[i].method == "empty":
+                why = "no answer found" + (f" ({problem})" if problem else "")
+            elif answers[i].method != "tag":
+                why = f"answer from {answers[i].method}" + (f"; {why}" if why else "")
+            reasons[i] = why
+    return RewardOutput(scores, components, reasons)
 
 
 @register_reward("label_match")
@@ -343,14 +354,14 @@ class RougeReward(TaskReward):
         return list(scores), comps, reasons
 
 
-@register_reward("lamp_task")
 def lamp_task_reward(
     task: str,
     schema: TagSchema | str = DEFAULT_SCHEMA,
     lenient: bool = False,
     rouge: str | Mapping[str, float] | None = None,
 ) -> TaskReward:
-    """The task reward for a LaMP task (registry name ``lamp_task``).
+    """The task reward for one LaMP task (the registry's ``lamp_task`` is :class:`LampTaskReward`,
+    which also reads each row's ``task``).
 
     LaMP-1/LaMP-2 -> :class:`LabelMatchReward` with the task's labels; LaMP-3 ->
     :class:`RatingReward`; LaMP-4..7 -> :class:`RougeReward` (``rouge`` picks the variant;
@@ -358,8 +369,7 @@ def lamp_task_reward(
 
     >>> lamp_task_reward("LaMP_3", schema="think-answer").name
     'rating'
-    >>> from tagpr_rewards.registry import build_reward
-    >>> build_reward("lamp_task", task="LaMP-7", schema="think-answer", rouge="rouge-L").weights
+    >>> lamp_task_reward("LaMP-7", schema="think-answer", rouge="rouge-L").weights
     {'rouge-L': 1.0}
     """
     spec = get_task(task)
@@ -372,3 +382,86 @@ def lamp_task_reward(
             raise ValueError(f"rouge= applies to generation tasks, not {spec.name}")
         return RatingReward(lenient=lenient, schema=schema)
     return RougeReward(rouge="mix" if rouge is None else rouge, schema=schema)
+
+
+@register_reward("lamp_task")
+class LampTaskReward(TaskReward):
+    """The LaMP task reward of each row's own task (registry name ``lamp_task``).
+
+    A batch's ``task`` column (``LaMP-2``, ``LaMP_3``…, canonicalised) picks the metric per
+    row, so a mixed-task batch scores each row with its task's metric
+    (:func:`lamp_task_reward`); ``task`` is the default for rows without one (``None``: such a
+    row is not applicable, with a reason). A row naming an unknown task gets ``None`` and the
+    reason (logged once per name). Components: the union of the per-task components
+    (``None`` where a row's metric has no such component).
+
+    Args:
+        task: default task (also fixes the metric when the batch has no ``task`` column).
+        schema, lenient, rouge: as :func:`lamp_task_reward` (``rouge`` applies to the
+            generation tasks only; ``lenient`` to the classification and rating tasks).
+
+    >>> r = LampTaskReward("LaMP-2", schema="think-answer")
+    >>> out = r(["<answer>sci-fi</answer>", "<answer>4</answer>"], references=["sci-fi", "5"],
+    ...         task=["LaMP-2", "LaMP_3"])
+    >>> out.scores, out.components["abs_error"]
+    ([1.0, 0.75], [None, 1.0])
+    """
+
+    name = "lamp_task"
+
+    def __init__(
+        self,
+        task: str | None = None,
+        schema: TagSchema | str = DEFAULT_SCHEMA,
+        lenient: bool = False,
+        rouge: str | Mapping[str, float] | None = None,
+    ) -> None:
+        super().__init__(schema)
+        self.lenient = bool(lenient)
+        self.rouge = rouge
+        if rouge is not None:
+            _rouge_weights(rouge)  # fail early on a bad variant
+        self.task = None if task is None else get_task(task).name
+        self._scorers: dict[str, TaskReward] = {}
+        self._warned: set[str] = set()
+        if self.task is not None:
+            if rouge is not None and get_task(self.task).kind != "generation":
+                raise ValueError(f"rouge= applies to generation tasks, not {self.task}")
+            self.scorer(self.task)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_scorers": {}, "_warned": set()}
+
+    def scorer(self, task: str) -> TaskReward:
+        """The single-task reward for ``task`` (built once)."""
+        name = get_task(task).name
+        if name not in self._scorers:
+            kind = get_task(name).kind
+            self._scorers[name] = lamp_task_reward(
+                name, schema=self.schema, lenient=self.lenient if kind != "generation" else False,
+                rouge=self.rouge if kind == "generation" else None)
+        return self._scorers[name]
+
+    def score(self, batch: Batch) -> RewardOutput:
+        n = len(batch)
+        col = batch.columns.get("task")
+        scorers: list[TaskReward | str] = []
+        by_value: dict[Any, TaskReward | str] = {}
+        for i in range(n):
+            value = col[i] if col is not None else None
+            if value is None or value == "":
+                value = self.task
+            if value is None:
+                scorers.append("no task for this sample (set the task column or task=)")
+                continue
+            if value not in by_value:
+                try:
+                    by_value[value] = self.scorer(str(value))
+                except (KeyError, ValueError) as e:
+                    msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+                    by_value[value] = f"unknown task {value!r}: {msg}"
+                    if str(value) not in self._warned:
+                        self._warned.add(str(value))
+                        logger.warning("%s: %s; such rows get no task reward", self.name, msg)
+            scorers.append(by_value[value])
+        return _score_rows(batch, self.schema, self.references(batch), scorers, self.name)

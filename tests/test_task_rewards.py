@@ -31,8 +31,31 @@ def test_registered_names() -> None:
     names = reward_names()
     for n in ("lamp_task", "label_match", "rating", "rouge"):
         assert n in names
-    r = build_reward("lamp_task", task="LaMP-2", schema=S, lenient=True)
+    r = build_reward("lamp_task", task="LaMP-2", schema=S, lenient=True).scorer("LaMP-2")
     assert isinstance(r, LabelMatchReward) and r.lenient and r.labels is not None and len(r.labels) == 15
+
+
+def test_mixed_task_batch_scores_each_row_with_its_own_metric() -> None:
+    r = build_reward("lamp_task", task="LaMP-2", schema=S)
+    out = r([tagged("sci-fi"), tagged("4"), tagged("police arrest man"), tagged("comedy")],
+            references=["sci-fi", "5", "Man arrested by police", "sci-fi"],
+            task=["LaMP-2", "LaMP_3", "LaMP-4", None])
+    assert out.scores[0] == 1.0
+    assert out.scores[1] == 0.75  # rating metric, not label match (which would give 0)
+    assert out.scores[2] == lamp_task_reward("LaMP-4", schema=S)([tagged("police arrest man")],
+                                                                    references=["Man arrested by police"]).scores[0]
+    assert out.scores[3] == 0.0  # no task in the row: the default task's label match
+    assert out.components["abs_error"] == [None, 1.0, None, None]
+    # a one-task reward without a task column scores as before
+    assert r([tagged("4")], references=["5"]).scores == [0.0]
+
+
+def test_unknown_task_in_a_row_costs_that_row_only(caplog: pytest.LogCaptureFixture) -> None:
+    r = build_reward("lamp_task", schema=S)
+    out = r([tagged("sci-fi"), tagged("sci-fi"), tagged("sci-fi")], references=["sci-fi"] * 3,
+            task=["LaMP-2", "LaMP-99", None])
+    assert out.scores[0] == 1.0 and out.scores[1] is None and out.scores[2] is None
+    assert "unknown task 'LaMP-99'" in out.reasons[1] and "no task" in out.reasons[2]
 
 
 def test_label_match_strict_is_official() -> None:

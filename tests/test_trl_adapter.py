@@ -15,8 +15,11 @@ from tagpr_rewards.combinators import WeightedSum
 from tagpr_rewards.presets import stage2
 from tagpr_trainers.trl_adapter import (
     CompositeRewardFunc,
+    RewardColumnsError,
     as_reward_func,
     as_reward_funcs,
+    check_dataset,
+    required_columns,
     reward_weights,
 )
 
@@ -163,14 +166,20 @@ def test_composite_is_scored_once_per_step_and_nothing_is_carried_over() -> None
     assert calls == [2, 2, 1, 1]
 
 
-def test_never_raises_and_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+def test_never_raises_flags_the_samples_and_logs_one_error(caplog: pytest.LogCaptureFixture) -> None:
     metrics: dict[str, float] = {}
     for reward in (Exploding(), WrongLength()):
         funcs = as_reward_funcs(reward, fallback=-1.0)
+        extra: dict[str, list[Any]] = {}
+        caplog.clear()
         with caplog.at_level(logging.WARNING, logger="tagpr_trainers.trl_adapter"):
-            out = funcs[0](**trl_kwargs(["a", "b"], log_metric=lambda k, v: metrics.__setitem__(k, v)))
+            for _ in range(3):  # three steps with the same cause: one ERROR
+                out = funcs[0](**trl_kwargs(["a", "b"], log_metric=lambda k, v: metrics.__setitem__(k, v),
+                                            log_extra=lambda c, v, e=extra: e.setdefault(c, []).extend(v)))
         assert out == [-1.0, -1.0]
-        assert any(reward.name in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+        errors = [r for r in caplog.records if reward.name in r.getMessage() and r.levelno == logging.ERROR]
+        assert len(errors) == 1
+        assert extra["tagpr/error"] == [1.0] * 6
         one = as_reward_func(reward)
         assert one(**trl_kwargs(["a", "b"])) == [0.0, 0.0]
     assert metrics == {"rewards/exploding/errors": 1.0, "rewards/wrong_length/errors": 1.0}
@@ -180,6 +189,82 @@ def test_never_raises_and_logs_a_warning(caplog: pytest.LogCaptureFixture) -> No
     for f in funcs:
         vals = f(**kw)
         assert len(vals) == 4 and all(v is None or math.isfinite(v) for v in vals)
+
+
+def test_missing_gold_column_is_an_error_naming_what_was_seen_and_the_fix() -> None:
+    cols = stage2_columns(2)
+    cols["solution"] = cols.pop("reference")
+    kw = trl_kwargs([GOOD, BAD], **cols)
+    for funcs in (as_reward_funcs(stage2("LaMP-2", schema=SCHEMA)), [as_reward_func(stage2("LaMP-2", schema=SCHEMA))]):
+        with pytest.raises(RewardColumnsError) as err:
+            funcs[0](**kw)
+        msg = str(err.value)
+        assert "no column 'reference'" in msg and "'solution'" in msg and "columns={'reference': 'solution'}" in msg
+        # before training: the same check on the dataset's column names
+        with pytest.raises(RewardColumnsError, match="columns=\\{'reference': 'solution'\\}"):
+            check_dataset(funcs, ["prompt", *cols])
+    # the mapping the message proposes fixes it
+    fixed = as_reward_funcs(stage2("LaMP-2", schema=SCHEMA), columns={"reference": "solution"})
+    check_dataset(fixed, ["prompt", *cols])
+    assert fixed[0](**kw) == [1.0, 0.0]
+    # what the stage-2 preset needs without PRMU: the gold answer for the task reward
+    need = required_columns(stage2("LaMP-2", schema=SCHEMA))
+    assert need == {"reference": ["base/task"]}
+
+
+def test_no_dataset_columns_at_all_points_at_remove_unused_columns() -> None:
+    f = as_reward_func(stage2("LaMP-2", schema=SCHEMA))
+    with pytest.raises(RewardColumnsError, match="remove_unused_columns=False"):
+        f(prompts=["p"], completions=[GOOD])
+
+
+def test_mixed_task_rows_are_scored_with_their_own_metric() -> None:
+    from tagpr_rewards.presets import stage1
+
+    f = as_reward_func(stage1("LaMP-2", schema=SCHEMA))
+    rating = GOOD.replace("sci-fi</answer>", "4</answer>")
+    cols = stage2_columns(2)
+    cols["reference"] = ["sci-fi", "5"]
+    cols["task"] = ["LaMP-2", "LaMP-3"]
+    assert f(**trl_kwargs([GOOD, rating], **cols)) == [1.0, 0.75]
+
+
+def test_siblings_share_one_batch_conversion(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tagpr_trainers import trl_adapter
+
+    built: list[int] = []
+    real = trl_adapter._CompositeRunner.batch
+
+    def counting(self: Any, kwargs: Any) -> Batch:
+        built.append(1)
+        return real(self, kwargs)
+
+    monkeypatch.setattr(trl_adapter._CompositeRunner, "batch", counting)
+    funcs = as_reward_funcs(stage2("LaMP-2", schema=SCHEMA), log_only=["base/task", "tag/tag_order"])
+    state = type("State", (), {"global_step": 3})()
+    kw = trl_kwargs([GOOD, BAD] * 4, **stage2_columns(8), trainer_state=state)
+    outs = [f(**kw) for f in funcs]
+    assert len(built) == 1 and len(outs) == 4
+    # the same texts in new list objects (a new call) are converted again: never served stale
+    kw2 = {k: (list(v) if isinstance(v, list) else v) for k, v in kw.items()}
+    kw2["completions"] = [BAD, GOOD] * 4
+    assert funcs[0](**kw2)[0] == 0.0 and len(built) == 2
+
+
+def test_zero_reward_variance_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+    from tagpr_rewards.presets import stage1
+
+    f = as_reward_func(stage1("LaMP-2", schema=SCHEMA))
+    with caplog.at_level(logging.WARNING, logger="tagpr_trainers.trl_adapter"):
+        for _ in range(2):
+            assert f(**trl_kwargs(["no tags here", "still none"], **stage2_columns(2))) == [0.0, 0.0]
+    warned = [r for r in caplog.records if "zero reward variance" in r.getMessage()]
+    assert len(warned) == 1 and "format_credit" in warned[0].getMessage()
+    caplog.clear()
+    g = as_reward_func(stage1("LaMP-2", schema=SCHEMA))
+    with caplog.at_level(logging.WARNING, logger="tagpr_trainers.trl_adapter"):
+        g(**trl_kwargs([GOOD, BAD], **stage2_columns(2)))
+    assert not [r for r in caplog.records if "zero reward variance" in r.getMessage()]
 
 
 def test_reward_funcs_pickle_with_their_names_and_shared_runner() -> None:
@@ -265,7 +350,8 @@ def rl_dataset(synthetic_task: Any, n: int = 8) -> Any:
     return Dataset.from_list(rows)
 
 
-def run_grpo(model_dir: Any, dataset: Any, funcs: list[Any], out_dir: Any) -> tuple[Any, bool]:
+def run_grpo(model_dir: Any, dataset: Any, funcs: list[Any], out_dir: Any, weights: Any = "funcs",
+             max_steps: int = 2) -> tuple[Any, bool]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
@@ -275,8 +361,9 @@ def run_grpo(model_dir: Any, dataset: Any, funcs: list[Any], out_dir: Any) -> tu
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     args = GRPOConfig(
         output_dir=str(out_dir), per_device_train_batch_size=4, num_generations=4, max_completion_length=16,
-        max_steps=2, logging_steps=1, learning_rate=1e-2, bf16=False, use_cpu=True, use_vllm=False,
-        report_to=[], remove_unused_columns=False, reward_weights=reward_weights(funcs), save_strategy="no",
+        max_steps=max_steps, logging_steps=1, learning_rate=1e-2, bf16=False, use_cpu=True, use_vllm=False,
+        report_to=[], remove_unused_columns=False, save_strategy="no",
+        reward_weights=reward_weights(funcs) if weights == "funcs" else weights,
         seed=0, dataloader_num_workers=0,
     )
     trainer = GRPOTrainer(model=model, processing_class=tok, reward_funcs=funcs, args=args, train_dataset=dataset)
@@ -322,6 +409,23 @@ def test_grpo_trainer_with_one_composite_reports_components_via_log_metric(
     assert h["rewards/stage2/mean"] == pytest.approx(
         h["rewards/base/mean"] + 0.5 * h["rewards/tag/mean"] + 0.5 * h["rewards/prmu/mean"], abs=1e-5)
     assert changed
+
+
+@pytest.mark.integration
+def test_forgotten_reward_weights_are_reported_on_the_first_step(
+    tiny_model_dir: Any, synthetic_task: Any, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    funcs = as_reward_funcs(stage2("LaMP-2", schema=SCHEMA))  # weights 1.0, 0.5
+    with caplog.at_level(logging.ERROR, logger="tagpr_trainers.trl_adapter"), \
+            pytest.warns(RuntimeWarning, match=r"reward_weights \[1.0, 1.0\].*\[1.0, 0.5\]"):
+        run_grpo(tiny_model_dir, rl_dataset(synthetic_task), funcs, tmp_path, weights=None, max_steps=1)
+    assert [r for r in caplog.records if "GRPOConfig(reward_weights=reward_weights(funcs))" in r.getMessage()]
+    # with the weights passed there is nothing to report
+    caplog.clear()
+    funcs = as_reward_funcs(stage2("LaMP-2", schema=SCHEMA))
+    with caplog.at_level(logging.ERROR, logger="tagpr_trainers.trl_adapter"):
+        run_grpo(tiny_model_dir, rl_dataset(synthetic_task), funcs, tmp_path / "ok", max_steps=1)
+    assert not [r for r in caplog.records if "reward_weights" in r.getMessage()]
 
 
 @pytest.mark.integration
