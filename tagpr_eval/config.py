@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tagpr_rewards.config_io import ConfigError as _ConfigError
+from tagpr_rewards.config_io import did_you_mean, from_dict, load_mapping, parse_value, unknown_key_message
 
 __all__ = [
     "ConfigError",
@@ -34,45 +36,13 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
+class ConfigError(_ConfigError):
     """A configuration value is wrong; the message names the key and what to do."""
 
 
 def _did_you_mean(name: str, choices: Iterable[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def parse_value(text: str) -> Any:
-    """Type one ``k=v`` value: int, float, bool, None, JSON list/object, else the string.
-
-    >>> [parse_value(v) for v in ["3", "0.5", "true", "None", "[1, 2]", "bf16", "1e-3"]]
-    [3, 0.5, True, None, [1, 2], 'bf16', 0.001]
-    """
-    s = text.strip()
-    low = s.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    try:
-        return int(s)
-    except ValueError:
-        pass
-    try:
-        f = float(s)
-        if math.isfinite(f):  # keep "nan"/"inf" as strings: no model arg means them
-            return f
-    except ValueError:
-        pass
-    if s[:1] in ("[", "{", '"'):
-        try:
-            return json.loads(s)
-        except json.JSONDecodeError:
-            pass
-    return s
+    hint = did_you_mean(name, choices)
+    return f"; {hint}" if hint else ""
 
 
 def _split_top_level(s: str) -> list[str]:
@@ -110,7 +80,8 @@ def parse_kv_args(
     """Parse ``k=v,k=v`` or a JSON object into a dict; unknown keys are errors.
 
     Each pair splits on its *first* ``=`` (so values may contain ``=``); commas inside
-    brackets or quotes do not split. Values are typed by :func:`parse_value`.
+    brackets or quotes do not split. Values are typed by :func:`parse_value` (the one rule of
+    ``tagpr_rewards.config_io``, shared by every command).
 
     Args:
         s: the string (or an already parsed mapping, which is only validated).
@@ -122,7 +93,7 @@ def parse_kv_args(
     >>> parse_kv_args("temprature=0.1", ["temperature", "top_p"], "gen kwarg")
     Traceback (most recent call last):
     ...
-    tagpr_eval.config.ConfigError: unknown gen kwarg 'temprature'; did you mean 'temperature'? (known: temperature, top_p)
+    tagpr_eval.config.ConfigError: unknown gen kwarg 'temprature'; did you mean 'temperature'?
     """
     if s is None:
         out: dict[str, Any] = {}
@@ -161,9 +132,7 @@ def parse_kv_args(
         allowed = sorted(allowed_keys)
         for k in out:
             if k not in allowed:
-                raise ConfigError(
-                    f"unknown {what} {k!r}{_did_you_mean(k, allowed)} (known: {', '.join(allowed)})"
-                )
+                raise ConfigError(unknown_key_message(k, allowed, what))
     return out
 
 
@@ -321,14 +290,21 @@ class EvalConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "config") -> EvalConfig:
-        """Build from a mapping; unknown keys are errors naming ``source``."""
-        for k in d:
-            if k not in cls.keys():
-                raise ConfigError(
-                    f"{source}: unknown key {k!r}{_did_you_mean(k, cls.keys())} "
-                    f"(known: {', '.join(cls.keys())})"
-                )
-        return cls(**dict(d))
+        """Build from a mapping strictly: unknown keys and values of the wrong type are errors
+        naming ``source`` (``tagpr_rewards.config_io.from_dict``).
+
+        >>> EvalConfig.from_dict({"modle": "hf"}, source="run.yaml")
+        Traceback (most recent call last):
+        ...
+        tagpr_eval.config.ConfigError: run.yaml: unknown key 'modle'; did you mean 'model'?
+        """
+        d = dict(d)
+        gen = d.get("gen_kwargs")
+        if gen is not None and not isinstance(gen, GenerationConfig):
+            d["gen_kwargs"] = GenerationConfig.from_dict(gen)
+        if isinstance(d.get("model_args"), str):
+            d["model_args"] = parse_kv_args(d["model_args"], None, "model arg")
+        return from_dict(cls, d, source, error=ConfigError)
 
 
 def load_config(yaml_path: str | Path | None = None, **overrides: Any) -> EvalConfig:
@@ -342,17 +318,11 @@ def load_config(yaml_path: str | Path | None = None, **overrides: Any) -> EvalCo
     """
     merged: dict[str, Any] = {}
     if yaml_path is not None:
-        import yaml
-
         p = Path(yaml_path)
         try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError as e:
-            raise ConfigError(f"config file {p} not found") from e
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config file {p} is not valid YAML: {e}") from e
-        if not isinstance(raw, dict):
-            raise ConfigError(f"config file {p} must hold a mapping of keys, got {type(raw).__name__}")
+            raw = load_mapping(p, "eval config")
+        except _ConfigError as e:
+            raise ConfigError(str(e)) from e
         # accept dashed spellings as on the CLI (model-args, gen-kwargs, batch-size)
         merged.update({str(k).replace("-", "_"): v for k, v in raw.items()})
         EvalConfig.from_dict(merged, source=str(p))  # validate keys early, naming the file

@@ -45,14 +45,9 @@ def build_scoring_reward(
     from tagpr_rewards.registry import build_reward
 
     if config:
-        import yaml
+        from tagpr_rewards.config_io import load_mapping
 
-        try:
-            with open(config, encoding="utf-8") as f:
-                cfg = yaml.safe_load(f)
-        except (OSError, yaml.YAMLError) as e:
-            raise ValueError(f"cannot read reward config {config}: {e}") from e
-        return presets.build_from_config(cfg, source=config)
+        return presets.build_from_config(load_mapping(config, "reward config"), source=config)
     if task is None:
         if preset is not None:
             raise ValueError(f"--preset {preset} needs --task (e.g. --task LaMP-2)")

@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
+
+from tagpr_rewards.config_io import did_you_mean
 
 T = TypeVar("T")
 
@@ -19,9 +20,9 @@ _LAZY: dict[str, str] = {}
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:
-    """A did-you-mean hint for an unknown ``name`` ("" when nothing is close)."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    return f"did you mean {close[0]!r}?" if close else ""
+    """A did-you-mean hint for an unknown ``name`` ("" when nothing is close): the toolkit's
+    :func:`tagpr_rewards.config_io.did_you_mean`."""
+    return did_you_mean(name, choices)
 
 
 def unknown_name_error(kind: str, name: str, choices: Iterable[str]) -> KeyError:

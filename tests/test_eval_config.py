@@ -23,7 +23,7 @@ def test_kv_splits_on_first_equals_and_types_values() -> None:
 def test_kv_keeps_commas_inside_brackets_and_quotes() -> None:
     assert parse_kv_args('stop=["\\n", "</answer>"],max_new_tokens=8') == {
         "stop": ["\n", "</answer>"], "max_new_tokens": 8}
-    assert parse_kv_args("text='a,b',n=1") == {"text": "'a,b'", "n": 1}
+    assert parse_kv_args("text='a,b',n=1") == {"text": "a,b", "n": 1}  # quotes protect, then go
 
 
 def test_json_object_form_and_errors() -> None:

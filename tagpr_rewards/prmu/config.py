@@ -2,7 +2,8 @@
 
 Two dataclasses: :class:`PRMUConfig` fixes the architecture (a checkpoint stores it, and loading
 it with other settings is an error naming the keys that differ), :class:`TrainConfig` the
-optimisation and the pair mix. Both reject unknown keys with a did-you-mean hint.
+optimisation and the pair mix. Both reject unknown keys with a did-you-mean hint and values of
+the wrong type (``tagpr_rewards.config_io.from_dict``).
 
 The architecture is ours: the TagPR paper does not publish PRMU's.
 
@@ -12,16 +13,17 @@ The architecture is ours: the TagPR paper does not publish PRMU's.
 >>> PRMUConfig.from_dict({"hiden": 3})
 Traceback (most recent call last):
 ...
-ValueError: unknown PRMUConfig key 'hiden'; did you mean 'hidden'? (known: ...)
+tagpr_rewards.config_io.ConfigError: unknown PRMUConfig key 'hiden'; did you mean 'hidden'?
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from tagpr_rewards.config_io import from_dict
 
 __all__ = ["DEFAULT_ENCODER", "PRMUConfig", "TrainConfig", "config_diff"]
 
@@ -36,13 +38,7 @@ C = TypeVar("C")
 
 
 def _from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    for k in data:
-        if k not in names:
-            close = difflib.get_close_matches(k, names, n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown {cls.__name__} key {k!r}{hint} (known: {', '.join(names)})")
-    return cls(**dict(data))
+    return from_dict(cls, data, source="", kind=f"{cls.__name__} key")  # ConfigError is a ValueError
 
 
 @dataclass

@@ -16,11 +16,9 @@ is read from ``--token-env`` (default ``TAGPR_RM_TOKEN``) so it does not show in
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 __all__ = ["build_parser", "build_served_reward", "main"]
@@ -50,15 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _read_config(path: str) -> Any:
-    text = Path(path).read_text(encoding="utf-8")
-    if path.endswith((".yaml", ".yml")):
-        import yaml
+    from tagpr_rewards.config_io import ConfigError, load_mapping
 
-        return yaml.safe_load(text)
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SystemExit(f"{path}: line {e.lineno}: invalid JSON ({e.msg})") from e
+        return load_mapping(path, "reward config")
+    except ConfigError as e:
+        raise SystemExit(f"tagpr-rm: error: {e}") from e
 
 
 def build_served_reward(checkpoint: str | None = None, reward_config: str | None = None,

@@ -31,8 +31,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tagpr_rewards.registry import suggest, unknown_name_error
 
 TAG_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
@@ -573,10 +571,12 @@ def list_schemas() -> list[str]:
 
 
 def _load_file(text: str, source: str) -> TagSchema:
+    from tagpr_rewards.config_io import ConfigError, parse_mapping
+
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ValueError(f"tag schema {source}: not valid YAML: {e}") from e
+        data = parse_mapping(text, source, "tag schema", allow_empty=False)
+    except ConfigError as e:
+        raise ValueError(f"tag schema {e}") from e
     return TagSchema.from_dict(data, source=source)
 
 

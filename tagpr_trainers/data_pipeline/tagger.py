@@ -11,7 +11,8 @@ schema tag; :func:`render_chain` writes the tagged completion.
   answers one tag per line; unknown names snap to the closest tag name.
 * :class:`TeacherTagger` — keeps the template teacher's own labels (a control).
 
->>> from tagpr_trainers.data_pipeline.teacher import Chain, Step
+>>> from tagpr_rewards.config_io import closest
+from tagpr_trainers.data_pipeline.teacher import Chain, Step
 >>> from tagpr_rewards.tags import load_schema
 >>> schema = load_schema("r2p-3")
 >>> c = Chain("1", "LaMP-2", [Step("Tag the movie.", hint="analyze-request"),
@@ -24,12 +25,12 @@ schema tag; :func:`render_chain` writes the tagged completion.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tagpr_rewards.config_io import closest
 from tagpr_trainers.data_pipeline.teacher import Chain
 
 __all__ = [
@@ -230,8 +231,8 @@ class LLMTagger:
             if raw in names:
                 out.append(raw)
                 continue
-            close = difflib.get_close_matches(raw.replace(" ", "-"), list(names), n=1, cutoff=0.0)
-            out.append(close[0] if close and raw else names[0])
+            close = closest(raw.replace(" ", "-"), names, cutoff=0.0)
+            out.append(close if close and raw else names[0])
         return out
 
     def tag(self, chains: Sequence[Chain], schema: Any) -> list[Chain]:

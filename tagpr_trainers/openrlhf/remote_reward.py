@@ -30,7 +30,6 @@ lacks with ``none_as``; ``tagpr/error`` is 1 where the fallback was used.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -80,15 +79,9 @@ def load_adapter_config(path: str | Path | None) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{CONFIG_ENV}={path}: no such file; point it at a YAML or JSON reward config")
-    text = p.read_text(encoding="utf-8")
-    if p.suffix.lower() == ".json":
-        data = json.loads(text)
-    else:
-        import yaml
+    from tagpr_rewards.config_io import load_mapping
 
-        data = yaml.safe_load(text)
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
+    data = load_mapping(p, "reward config", allow_empty=False)
     if "reward" in data:
         unknown = set(data) - _ADAPTER_KEYS
         if unknown:

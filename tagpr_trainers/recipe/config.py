@@ -17,13 +17,13 @@ tagpr_trainers.recipe.config.RecipeConfigError: override 'sft.learning_rat=1e-3'
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
-import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, Union
+from typing import Any
+
+from tagpr_rewards.config_io import ConfigError, did_you_mean, from_dict, load_mapping
+from tagpr_rewards.config_io import apply_overrides as _apply_overrides
 
 __all__ = [
     "CONFIG_DIR",
@@ -52,7 +52,7 @@ __all__ = [
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
-class RecipeConfigError(ValueError):
+class RecipeConfigError(ConfigError):
     """A config file or override that cannot be used (the message says where and what to do)."""
 
 
@@ -366,140 +366,27 @@ class RecipeConfig:
 
 
 # ---------------------------------------------------------------------------------------------
-# loading
-
-T = TypeVar("T")
+# loading (the shared toolkit, tagpr_rewards.config_io, does the work)
 
 
 def _close(key: str, choices: Sequence[str], prefix: str) -> str:
-    hit = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.5)
-    return f"; did you mean {prefix + hit[0]!r}?" if hit else f" (known: {', '.join(choices)})"
-
-
-def _check_type(value: Any, tp: Any, where: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _check_type(value, a, where)
-            except RecipeConfigError as e:
-                errors.append(str(e))
-        raise RecipeConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
-    if tp is Any:
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            if isinstance(value, str):  # "a,b" from an override
-                value = [v.strip() for v in value.split(",") if v.strip()]
-            else:
-                raise RecipeConfigError(f"{where}: expected a list, got {value!r}")
-        (inner,) = typing.get_args(tp) or (Any,)
-        return [_check_type(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise RecipeConfigError(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise RecipeConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RecipeConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise RecipeConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise RecipeConfigError(f"{where}: expected a string, got {value!r}")
-        return str(value)
-    return value
-
-
-def _build(cls: type[T], data: Any, prefix: str, source: str) -> T:
-    if not isinstance(data, Mapping):
-        raise RecipeConfigError(f"{source}: {prefix.rstrip('.') or 'config'} must be a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in fields:
-            raise RecipeConfigError(f"{source}: unknown key {prefix + str(key)!r}{_close(str(key), list(fields), prefix)}")
-        tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            base = dataclasses.asdict(fields[key].default_factory())  # type: ignore[misc,operator]
-            kwargs[key] = _build(tp, {**base, **(value or {})}, f"{prefix}{key}.", source)  # type: ignore[arg-type]
-        else:
-            kwargs[key] = _check_type(value, tp, f"{source}: {prefix}{key}")
-    return cls(**kwargs)
-
-
-def _parse_value(text: str) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        return text
+    hint = did_you_mean(key, choices)
+    return f"; {hint}" if hint else f" (known: {', '.join(choices)})"
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Apply dotted ``key=value`` overrides to a raw config mapping (values parsed as YAML).
+    """Apply dotted ``key=value`` overrides to a raw config mapping.
 
-    Keys are checked against the config tree (did-you-mean on a typo).
+    Keys are checked against the config tree (did-you-mean on a typo); values are typed by
+    :func:`tagpr_rewards.config_io.parse_value`.
 
     >>> apply_overrides({"sft": {"epochs": 1}}, ["sft.epochs=3", "data.tasks=[LaMP-2, LaMP-3]"])
     {'sft': {'epochs': 3}, 'data': {'tasks': ['LaMP-2', 'LaMP-3']}}
     """
-    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
-    for ov in overrides:
-        if "=" not in ov:
-            raise RecipeConfigError(f"override {ov!r}: expected dotted key=value, e.g. sft.epochs=2")
-        key, _, raw = ov.partition("=")
-        key = key.strip()
-        parts = key.split(".")
-        if not all(parts):
-            raise RecipeConfigError(f"override {ov!r}: empty key segment in {key!r}")
-        # walk the dataclass tree to check the key exists
-        cls: Any = RecipeConfig
-        for i, part in enumerate(parts):
-            if not dataclasses.is_dataclass(cls):
-                if typing.get_origin(cls) is dict or cls is dict:
-                    break  # free-form mapping (e.g. prmu.train.*): its owner checks it
-                raise RecipeConfigError(f"override {ov!r}: {'.'.join(parts[:i])!r} is a value, not a section")
-            names = [f.name for f in dataclasses.fields(cls)]
-            if part not in names:
-                prefix = ".".join(parts[:i]) + "." if i else ""
-                raise RecipeConfigError(
-                    f"override {ov!r}: unknown key {prefix + part!r}{_close(part, names, prefix)}"
-                )
-            cls = typing.get_type_hints(cls)[part]
-            if typing.get_origin(cls) in (Union, types.UnionType):
-                cls = next(a for a in typing.get_args(cls) if a is not type(None))
-        if dataclasses.is_dataclass(cls):
-            raise RecipeConfigError(f"override {ov!r}: {key!r} is a section; set one of its keys")
-        node = out
-        for part in parts[:-1]:
-            nxt = node.get(part)
-            nxt = dict(nxt) if isinstance(nxt, Mapping) else {}
-            node[part] = nxt
-            node = nxt
-        node[parts[-1]] = _parse_value(raw)
-    return out
+    try:
+        return _apply_overrides(data, overrides, RecipeConfig)
+    except ConfigError as e:
+        raise RecipeConfigError(str(e)) from e
 
 
 def list_configs() -> list[str]:
@@ -537,28 +424,21 @@ def load_recipe_config(
         name_or_path: shipped config name (``tiny-cpu``), a YAML path, or ``None`` (defaults).
         overrides: ``key=value`` strings, e.g. ``["sft.epochs=1", "run.output_dir=/tmp/r"]``.
     """
-    import yaml
-
     source = "defaults"
     data: dict[str, Any] = {}
     if name_or_path is not None:
         path = resolve_config_path(name_or_path)
         source = str(path)
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise RecipeConfigError(f"{source}: not valid YAML: {e}") from e
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, Mapping):
-            raise RecipeConfigError(f"{source}: top level must be a mapping of sections")
-        data = dict(loaded)
+            data = load_mapping(path, "recipe config")
+        except ConfigError as e:
+            raise RecipeConfigError(str(e)) from e
     # check the file first so a typo in it is reported against the file, not the override
-    _build(RecipeConfig, data, "", source)
+    from_dict(RecipeConfig, data, source, error=RecipeConfigError)
     if overrides:
         data = apply_overrides(data, overrides)
         source = f"{source} + overrides"
-    cfg = _build(RecipeConfig, data, "", source)
+    cfg = from_dict(RecipeConfig, data, source, error=RecipeConfigError)
     cfg.validate(source)
     return cfg
 
