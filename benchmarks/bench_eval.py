@@ -154,7 +154,7 @@ BATCH = 32
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from tagpr_eval.backends import get_backend
-    from tagpr_trainers.tiny_model import build_tiny_model
+    from tagpr_eval.tiny_model import build_tiny_model
 
     path = build_tiny_model(tmp_path_factory.mktemp("tiny"))
     backend = get_backend("hf", pretrained=str(path), dtype="float32",

@@ -94,7 +94,7 @@ def test_dummy_is_deterministic_and_logs(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("transformers")
-    from tagpr_trainers.tiny_model import build_tiny_model
+    from tagpr_eval.tiny_model import build_tiny_model
 
     return Path(build_tiny_model(tmp_path_factory.mktemp("tiny"), vocab_size=400, hidden_size=32, num_layers=2))
 

@@ -43,7 +43,7 @@ def chain(answer: str) -> str:
 def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from transformers import AutoTokenizer
 
-    from tagpr_trainers.tiny_model import build_tiny_model
+    from tagpr_eval.tiny_model import build_tiny_model
 
     d = build_tiny_model(tmp_path_factory.mktemp("tiny"), vocab_size=400, hidden_size=16, num_layers=1)
     return AutoTokenizer.from_pretrained(d)

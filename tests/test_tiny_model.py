@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tagpr_trainers.tiny_model import ASSISTANT_TOKEN, END_TOKEN, build_tiny_model
+from tagpr_eval.tiny_model import ASSISTANT_TOKEN, END_TOKEN, build_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -307,7 +307,7 @@ def metrics_value(f: CompositeRewardFunc, kw: dict[str, Any], comp: str, i: int)
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from tagpr_trainers.tiny_model import build_tiny_model
+    from tagpr_eval.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny"), vocab_size=400, hidden_size=32, num_layers=2)
 

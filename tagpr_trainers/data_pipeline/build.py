@@ -115,7 +115,7 @@ def rl_row(p: PreparedSample) -> dict[str, Any]:
 
 def write_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> Path:
     """Write rows as JSON lines atomically."""
-    from tagpr_trainers.recipe.checkpoints import atomic_write_text
+    from tagpr_rewards.files import atomic_write_text
 
     return atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
@@ -240,7 +240,7 @@ def build_tagged_data(
     write_jsonl(out / "chains.jsonl", chain_rows)
     write_jsonl(out / "rl.jsonl", rl_rows)
     write_jsonl(out / "sft.jsonl", sft_rows)
-    from tagpr_trainers.recipe.checkpoints import atomic_write_json, atomic_write_text
+    from tagpr_rewards.files import atomic_write_json, atomic_write_text
 
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", report_markdown(report))

@@ -86,7 +86,7 @@ class RunConfig:
 
 @dataclass
 class TinyModelConfig:
-    """Settings of :func:`tagpr_trainers.tiny_model.build_tiny_model` (``model.base: tiny``)."""
+    """Settings of :func:`tagpr_eval.tiny_model.build_tiny_model` (``model.base: tiny``)."""
 
     vocab_size: int = 600
     hidden_size: int = 128

@@ -41,7 +41,7 @@ def ensure_base_model(ctx: RunContext, corpus: list[str] | None = None) -> str:
     final = ctx.path("base_model")
     if (final / "config.json").is_file() and (final / "tokenizer.json").is_file():
         return str(final)
-    from tagpr_trainers.tiny_model import build_tiny_model
+    from tagpr_eval.tiny_model import build_tiny_model
 
     t = ctx.cfg.model.tiny
     tmp = staging_dir(final)
