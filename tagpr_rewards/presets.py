@@ -32,7 +32,7 @@ Config form (YAML or dict), see :func:`build_from_config`::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tagpr_rewards.base import Reward
@@ -82,9 +82,32 @@ def tag_reward(
     return WeightedSum(children, name="tag")
 
 
-def stage1(task: str, schema: str = "personalization-9", **task_kwargs: Any) -> Reward:
-    """Stage-1 preset: ``R = R_base`` (format-gated task reward)."""
-    return WeightedSum({"base": (base_reward(task, schema, **task_kwargs), 1.0)}, name="stage1")
+def format_credit_reward(schema: str = "personalization-9") -> Reward:
+    """Partial format credit (OUR shaping term, see :class:`~tagpr_rewards.task_rewards.FormatCreditReward`)."""
+    return build_reward("format_credit", schema=schema)  # type: ignore[no-any-return]
+
+
+def stage1(task: str, schema: str = "personalization-9", format_credit: float = 0.0, **task_kwargs: Any) -> Reward:
+    """Stage-1 preset: ``R = R_base`` (format-gated task reward).
+
+    ``format_credit`` (OUR option, default 0 = the paper's form): adds ``format_credit ·
+    R_format`` (child ``format_credit``), graded partial credit for the answer tag, tag order
+    and reasoning tags, so that RL from a model that does not write tags yet has a signal.
+
+    >>> r = stage1("LaMP-2", schema="think-answer", format_credit=0.5)
+    >>> [round(s, 3) for s in r(["no tags", "an answer"], references=["x", "x"]).scores]
+    [0.0, 0.135]
+    """
+    children: dict[str, tuple[Reward, float]] = {"base": (base_reward(task, schema, **task_kwargs), 1.0)}
+    _add_format_credit(children, schema, format_credit)
+    return WeightedSum(children, name="stage1")
+
+
+def _add_format_credit(children: dict[str, tuple[Reward, float]], schema: str, weight: float) -> None:
+    if weight < 0:
+        raise ValueError(f"format_credit must be >= 0, got {weight}")
+    if weight:
+        children["format_credit"] = (format_credit_reward(schema), float(weight))
 
 
 def stage2(
@@ -96,12 +119,14 @@ def stage2(
     gamma: float = DEFAULT_STAGE2_WEIGHTS["gamma"],
     tag_weights: Mapping[str, float] | None = None,
     max_chars: int | None = None,
+    format_credit: float = 0.0,
     **task_kwargs: Any,
 ) -> Reward:
     """Stage-2 preset: ``R = α·R_base + β·R_tag + γ·R_PRMU``.
 
     ``prmu`` is any reward (normally :class:`tagpr_rewards.prmu.PRMUReward`); without one the
-    PRMU term is left out and the composite is ``α·R_base + β·R_tag``.
+    PRMU term is left out and the composite is ``α·R_base + β·R_tag``. ``format_credit``: see
+    :func:`stage1`.
     """
     children: dict[str, tuple[Reward, float]] = {
         "base": (base_reward(task, schema, **task_kwargs), alpha),
@@ -109,14 +134,15 @@ def stage2(
     }
     if prmu is not None:
         children["prmu"] = (prmu, gamma)
+    _add_format_credit(children, schema, format_credit)
     return WeightedSum(children, name="stage2")
 
 
-PRESETS = {"stage1": stage1, "stage2": stage2}
+PRESETS: dict[str, Callable[..., Reward]] = {"stage1": stage1, "stage2": stage2}
 _PRESET_KEYS = {
-    "stage1": {"preset", "task", "schema", "lenient", "rouge"},
+    "stage1": {"preset", "task", "schema", "lenient", "rouge", "format_credit"},
     "stage2": {"preset", "task", "schema", "alpha", "beta", "gamma", "tag_weights", "max_chars",
-               "prmu", "lenient", "rouge"},
+               "prmu", "lenient", "rouge", "format_credit"},
 }
 
 

@@ -42,6 +42,7 @@ from tagpr_rewards.registry import register_reward, unknown_name_error
 from tagpr_rewards.tags import AnswerExtraction, TagSchema, batch_parses, extract_answer, load_schema
 
 __all__ = [
+    "FormatCreditReward",
     "LabelMatchReward",
     "LampTaskReward",
     "RatingReward",
@@ -465,3 +466,80 @@ class LampTaskReward(TaskReward):
                         logger.warning("%s: %s; such rows get no task reward", self.name, msg)
             scorers.append(by_value[value])
         return _score_rows(batch, self.schema, self.references(batch), scorers, self.name)
+
+
+def _longest_piece(text: str, pattern: str) -> int:
+    """Length of the longest piece of ``pattern`` (a contiguous substring of at least two
+    characters: single letters are everywhere) that occurs in ``text``; 0 when none does.
+
+    >>> _longest_piece("an answ", "<answer>"), _longest_piece("x <answer>", "<answer>"), _longest_piece("a", "<a>")
+    (4, 8, 0)
+    """
+    for size in range(len(pattern), 1, -1):
+        if any(pattern[i:i + size] in text for i in range(len(pattern) - size + 1)):
+            return size
+    return 0
+
+
+@register_reward("format_credit")
+class FormatCreditReward(Reward):
+    """Partial credit for writing the tag format, for RL from a model that does not write tags yet.
+
+    OUR shaping term, in the spirit of open-r1's separate format reward but graded, so that a
+    policy that writes no tag at all still sees differences between its completions (the
+    ``stage1``/``stage2`` presets give such a policy 0 everywhere: zero GRPO advantage). Use it
+    through the presets' ``format_credit`` weight (``{preset: stage1, format_credit: 0.5}``) and
+    drop it (``format_credit: 0``) once the policy writes well-formed chains.
+
+    ``score = ½·answer + ¼·order + ¼·steps`` in [0, 1], where
+
+    * ``answer`` is 1 when the answer came from the schema's answer tag, else partial credit
+      for the pieces of the tags written: ``½·|longest piece of "<answer>"| / 8 +
+      ¼·|longest piece of "</answer>"| / 9`` (at most ¾; pieces of two characters or more);
+    * ``order`` is :class:`~tagpr_rewards.tags.rewards.TagOrderReward` (LCS with the nearest
+      accepted tag sequence; 0 without closed tags);
+    * ``steps`` is the fraction of the schema's reasoning tags whose opening tag occurs.
+
+    Components: ``answer``, ``order``, ``steps``.
+
+    >>> r = FormatCreditReward("think-answer")
+    >>> out = r(["<think>a</think><answer>b</answer>", "an answer", "zzz"])
+    >>> [round(s, 3) for s in out.scores], out.components["answer"][1]
+    ([1.0, 0.271, 0.0], 0.5416666666666666)
+    """
+
+    name = "format_credit"
+    low, high = 0.0, 1.0
+
+    def __init__(self, schema: TagSchema | str = DEFAULT_SCHEMA) -> None:
+        sch = load_schema(schema)
+        self.schema = schema
+        self._open = f"<{sch.answer_tag}>"
+        self._close = f"</{sch.answer_tag}>"
+        self._steps = tuple(f"<{t}>" for t, _ in sch.tags if t != sch.answer_tag)
+
+    def score(self, batch: Batch) -> RewardOutput:
+        from tagpr_rewards.tags.rewards import TagOrderReward
+
+        answers = batch_answers(batch, self.schema)
+        order = TagOrderReward(self.schema).score(batch).scores
+        scores: list[float | None] = []
+        comp_a: list[float | None] = []
+        comp_o: list[float | None] = []
+        comp_s: list[float | None] = []
+        reasons: list[str] = []
+        for i, text in enumerate(batch.completions):
+            if answers[i].method == "tag":
+                a = 1.0
+            else:
+                a = (0.5 * _longest_piece(text, self._open) / len(self._open)
+                     + 0.25 * _longest_piece(text, self._close) / len(self._close))
+            o = float(order[i] or 0.0)
+            st = (sum(t in text for t in self._steps) / len(self._steps)) if self._steps else 1.0
+            scores.append(0.5 * a + 0.25 * o + 0.25 * st)
+            comp_a.append(a)
+            comp_o.append(o)
+            comp_s.append(st)
+            reasons.append("" if a == 1.0 and o == 1.0 and st == 1.0 else
+                           ("no answer tag; " if a < 1.0 else "") + f"order {o:.2f}, steps {st:.2f}")
+        return RewardOutput(scores, {"answer": comp_a, "order": comp_o, "steps": comp_s}, reasons)

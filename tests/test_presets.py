@@ -118,3 +118,19 @@ def test_composite_parses_each_completion_once_per_schema():
         parser.parse_tags = real
     # three completions, one schema: exactly three parses although eight tag rewards ran
     assert calls["n"] == 3
+
+
+def test_format_credit_grades_completions_without_tags_and_is_off_by_default():
+    from tagpr_rewards.presets import stage1
+
+    texts = ["no tags at all", "an answer", "<answer>sci-fi", "<understand-task>t</understand-task><answer>x</answer>"]
+    plain = stage1("LaMP-2")(texts, references=["sci-fi"] * 4)
+    assert "format_credit" not in plain.components and plain.scores[:3] == [0.0, 0.0, 0.0]
+    shaped = stage1("LaMP-2", format_credit=0.5)(texts, references=["sci-fi"] * 4)
+    credit = shaped.components["format_credit"]
+    assert credit[0] < credit[1] < credit[2] < credit[3] <= 1.0  # closer to the format: more credit
+    assert shaped.scores == [plain.scores[i] + 0.5 * credit[i] for i in range(4)]
+    r = build_from_config({"preset": "stage2", "task": "LaMP-2", "format_credit": 0.25})
+    assert r.children["format_credit"][1] == 0.25
+    with pytest.raises(ValueError, match="format_credit must be >= 0"):
+        stage1("LaMP-2", format_credit=-1)

@@ -429,6 +429,31 @@ def test_forgotten_reward_weights_are_reported_on_the_first_step(
 
 
 @pytest.mark.integration
+def test_grpo_from_a_model_that_writes_no_tags_learns_with_format_credit(
+    tiny_model_dir: Any, synthetic_task: Any, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No SFT: the untrained tiny model writes no tags. stage1 alone gives it zero reward variance
+    (and says so); stage1 with format_credit gives it a signal and the policy moves."""
+    from tagpr_rewards.presets import stage1
+
+    plain = as_reward_func(stage1("LaMP-2", schema=SCHEMA))
+    with caplog.at_level(logging.WARNING, logger="tagpr_trainers.trl_adapter"):
+        trainer, changed = run_grpo(tiny_model_dir, rl_dataset(synthetic_task), [plain], tmp_path / "plain",
+                                    weights=None)
+    logs = [h for h in trainer.state.log_history if "reward" in h]
+    assert all(h["reward_std"] == 0 for h in logs) and not changed
+    assert len([r for r in caplog.records if "zero reward variance" in r.getMessage()]) == 1
+
+    shaped = as_reward_func(stage1("LaMP-2", schema=SCHEMA, format_credit=0.5))
+    trainer, changed = run_grpo(tiny_model_dir, rl_dataset(synthetic_task), [shaped], tmp_path / "shaped",
+                                weights=None)
+    logs = [h for h in trainer.state.log_history if "reward" in h]
+    assert all(h["rewards/base/mean"] == 0 for h in logs)  # still no valid chain: the signal is the credit
+    assert any(h["reward_std"] > 0 for h in logs)
+    assert changed
+
+
+@pytest.mark.integration
 def test_sft_trainer_on_tagged_chains(tiny_model_dir: Any, tmp_path: Any) -> None:
     import torch
     from datasets import Dataset
