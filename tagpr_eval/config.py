@@ -218,6 +218,10 @@ class EvalConfig:
             (the official scorer's aggregation); default is the exact mean.
         plots: write PNG plots.
         rewards: compute reward components per sample (tagpr_rewards stage preset).
+        reward: the reward node of the reward column (``tagpr_rewards.presets.build_from_config``;
+            the same node a training run uses, e.g. ``{preset: stage2, beta: 0.25}``; its
+            ``task`` and ``schema`` are set per evaluated task). Default: ``stage2`` without
+            PRMU (``α·R_base + β·R_tag`` with our default weights).
         progress: show tqdm progress bars.
 
     >>> c = EvalConfig(model="dummy", tasks=["LaMP-2"])
@@ -243,6 +247,7 @@ class EvalConfig:
     bootstrap: int | None = None
     plots: bool = True
     rewards: bool = True
+    reward: dict[str, Any] | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:

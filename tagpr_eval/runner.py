@@ -33,7 +33,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -254,7 +254,8 @@ def _sample_key(gen_key: str, config: EvalConfig, r: Request) -> str:
 
 
 def _postprocess(task: str, reqs: Sequence[Request], raws: Sequence[str], schema: str | None,
-                 with_rewards: bool) -> tuple[list[SampleRecord], TagStats | None]:
+                 with_rewards: bool, reward_node: Mapping[str, Any] | None = None
+                 ) -> tuple[list[SampleRecord], TagStats | None]:
     """Extract answers, parse tags, compute reward components."""
     recs: list[SampleRecord] = []
     parses: list[Any] = []
@@ -280,7 +281,7 @@ def _postprocess(task: str, reqs: Sequence[Request], raws: Sequence[str], schema
     if schema_obj is None:
         return recs, None
     if with_rewards:
-        comps = _reward_components(task, schema, reqs, raws)
+        comps = _reward_components(task, schema, reqs, raws, reward_node)
         for rec, c in zip(recs, comps):
             rec["rewards"] = c
     n = max(1, len(recs))
@@ -307,13 +308,17 @@ def _postprocess(task: str, reqs: Sequence[Request], raws: Sequence[str], schema
     return recs, stats
 
 
-def _reward_components(task: str, schema: str | None, reqs: Sequence[Request],
-                       raws: Sequence[str]) -> list[dict[str, float | None]]:
-    """Per-sample components of our stage-2 reward without PRMU (α·R_base + β·R_tag)."""
+def _reward_components(task: str, schema: str | None, reqs: Sequence[Request], raws: Sequence[str],
+                       node: Mapping[str, Any] | None = None) -> list[dict[str, float | None]]:
+    """Per-sample components of the reward node (default: our stage-2 reward without PRMU,
+    α·R_base + β·R_tag); a preset node gets this task and schema."""
     try:
-        from tagpr_rewards.presets import stage2
+        from tagpr_rewards.presets import build_from_config
 
-        reward = stage2(task, schema=schema or "personalization-9")
+        cfg = dict(node) if node is not None else {"preset": "stage2"}
+        if "preset" in cfg:
+            cfg.update(task=task, schema=schema or "personalization-9")
+        reward = build_from_config(cfg, source="eval reward")
         out = reward(list(raws), prompts=None,
                      references=[getattr(r.sample, "output", None) for r in reqs],
                      user_ids=[getattr(r.sample, "user_id", None) for r in reqs],
@@ -389,7 +394,7 @@ def evaluate_run(config: EvalConfig, backend: Backend | None = None) -> RunResul
                 if bar is not None:
                     bar.close()
             raws = [log.outputs[k] for k in keys]
-            recs, tag_stats = _postprocess(task, reqs, raws, schema, config.rewards)
+            recs, tag_stats = _postprocess(task, reqs, raws, schema, config.rewards, config.reward)
             all_records.extend(recs)
             preds = [str(r.get("answer", "")) for r in recs]
             pred_file = predictions_file_name(spec.key)

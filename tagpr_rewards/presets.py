@@ -19,7 +19,8 @@ Every weight is a parameter.
 >>> out.reasons[1].startswith("base: gated")
 True
 
-Config form (YAML or dict), see :func:`build_from_config`::
+Config form (YAML or dict), see :func:`build_from_config` (:func:`check_config` checks one
+without loading any model)::
 
     preset: stage2
     task: LaMP-2
@@ -217,3 +218,84 @@ def _build_node(node: Mapping[str, Any]) -> Reward:
             if key in kwargs:
                 kwargs[key] = _build_node(kwargs[key])
     return build_reward(kind, **kwargs)  # type: ignore[no-any-return]
+
+
+def _check_kwargs(kind: str, cls: Any, kwargs: Mapping[str, Any]) -> None:
+    import inspect
+
+    params = inspect.signature(cls).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    names = [n for n in params if n != "self"]
+    for k in kwargs:
+        if k not in names:
+            raise unknown_name_error(f"key for reward {kind!r}", k, names)
+
+
+def _check_node(node: Mapping[str, Any]) -> None:
+    if not isinstance(node, Mapping):
+        raise TypeError(f"a reward node must be a mapping, got {type(node).__name__}")
+    if "preset" in node:
+        _check_preset(node)
+        return
+    if "type" not in node:
+        raise ValueError(f"reward node needs 'type' (one of: {', '.join(reward_names())}); got keys {sorted(node)}")
+    kind = node["type"]
+    kwargs = {k: v for k, v in node.items() if k not in ("type", "weight")}
+    cls = get_reward_class(kind)
+    if kind == "prmu":  # checked without loading the checkpoint
+        _check_kwargs(kind, cls, kwargs)
+        return
+    if cls is WeightedSum:
+        children = kwargs.pop("children", None)
+        if not isinstance(children, Mapping) or not children:
+            raise ValueError("weighted_sum needs 'children': {name: reward node}")
+        for child in children.values():
+            _check_node(child)
+            float(child.get("weight", 1.0))
+        _check_kwargs(kind, cls, kwargs)
+        return
+    if cls in (Gate, Scale, Clip):
+        for key in ("reward", "gate"):
+            if key in kwargs:
+                _check_node(kwargs.pop(key))
+        _check_kwargs(kind, cls, kwargs)
+        return
+    build_reward(kind, **kwargs)
+
+
+def _check_preset(config: Mapping[str, Any]) -> None:
+    prmu = config.get("prmu")
+    if config.get("preset") == "stage2" and prmu is not None:
+        if isinstance(prmu, Mapping) and "type" in prmu:
+            _check_node(prmu)
+        elif isinstance(prmu, Mapping):
+            _check_kwargs("prmu", get_reward_class("prmu"), prmu)
+        elif not isinstance(prmu, Reward):
+            raise TypeError("'prmu' must be a mapping of PRMUReward arguments or a reward node")
+    _build_preset({k: v for k, v in config.items() if k != "prmu"})
+
+
+def check_config(config: Mapping[str, Any], source: str = "<config>") -> None:
+    """Check a reward config as :func:`build_from_config` would, without loading any model.
+
+    Every key must be one the preset or reward takes (a PRMU term's keys are checked against
+    ``PRMUReward``'s arguments; its checkpoint is not opened). Raises ``ValueError`` naming
+    ``source``.
+
+    >>> check_config({"preset": "stage1", "task": "LaMP-2", "gamma": 9}, source="rl.stage1.reward")
+    Traceback (most recent call last):
+    ...
+    ValueError: rl.stage1.reward: unknown key for preset 'stage1' 'gamma' (known: format_credit, lenient, preset, rouge, schema, task)
+    >>> check_config({"preset": "stage2", "task": "LaMP-2", "prmu": {"checkpoint": "x", "normalise": "group"}})
+    Traceback (most recent call last):
+    ...
+    ValueError: <config>: unknown key for reward 'prmu' 'normalise'; did you mean 'normalize'? (known: batch_size, cache_size, checkpoint, device, dtype, fallback, model, normalize, schema, use)
+    """
+    if not isinstance(config, Mapping):
+        raise TypeError(f"{source}: reward config must be a mapping, got {type(config).__name__}")
+    try:
+        _check_node(config)
+    except (KeyError, TypeError, ValueError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        raise ValueError(f"{source}: {msg}") from e

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from tagpr_trainers.recipe.checkpoints import (
     atomic_write_json,
+    checkpoint_problem,
     clear_marker,
     is_done,
     latest_checkpoint,
@@ -42,11 +44,80 @@ def test_publish_replaces_old_directory(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
-def test_latest_checkpoint_needs_trainer_state(tmp_path: Path) -> None:
-    for n in (5, 10, 20):
-        (tmp_path / f"checkpoint-{n}").mkdir()
+def write_checkpoint(d: Path, step: int) -> Path:
+    """A checkpoint as transformers writes it: trainer state, safetensors weights, torch optimizer."""
+    import torch
+    from safetensors.torch import save_file
+
+    d.mkdir(parents=True)
+    (d / "trainer_state.json").write_text(json.dumps({"global_step": step, "log_history": []}))
+    save_file({"w": torch.arange(64, dtype=torch.float32)}, str(d / "model.safetensors"))
+    torch.save({"state": {}}, d / "optimizer.pt")
+    return d
+
+
+def test_latest_checkpoint_needs_a_complete_checkpoint(tmp_path: Path) -> None:
     for n in (5, 10):
-        (tmp_path / f"checkpoint-{n}" / "trainer_state.json").write_text("{}")
+        write_checkpoint(tmp_path / f"checkpoint-{n}", n)
     (tmp_path / "checkpoint-x").mkdir()
-    # checkpoint-20 was interrupted while being written: no trainer_state.json
+    (tmp_path / "checkpoint-20").mkdir()  # interrupted while being written: no trainer_state.json
     assert latest_checkpoint(tmp_path) == tmp_path / "checkpoint-10"
+
+
+def test_torn_checkpoints_fall_back_to_the_previous_one_with_a_warning(tmp_path: Path, caplog: Any) -> None:
+    import logging
+
+    write_checkpoint(tmp_path / "checkpoint-4", 4)
+    torn_state = write_checkpoint(tmp_path / "checkpoint-8", 8)
+    text = (torn_state / "trainer_state.json").read_text()
+    (torn_state / "trainer_state.json").write_text(text[: len(text) // 2])  # TRL writes it non-atomically
+    with caplog.at_level(logging.WARNING, logger="tagpr_trainers.recipe"):
+        assert latest_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
+    assert "checkpoint-8 is incomplete (trainer_state.json is not valid JSON" in caplog.text
+    torn_weights = write_checkpoint(tmp_path / "checkpoint-12", 12)
+    data = (torn_weights / "model.safetensors").read_bytes()
+    (torn_weights / "model.safetensors").write_bytes(data[:-16])
+    no_weights = write_checkpoint(tmp_path / "checkpoint-16", 16)
+    (no_weights / "model.safetensors").unlink()
+    torn_optim = write_checkpoint(tmp_path / "checkpoint-20", 20)
+    data = (torn_optim / "optimizer.pt").read_bytes()
+    (torn_optim / "optimizer.pt").write_bytes(data[: len(data) // 2])
+    assert (checkpoint_problem(torn_weights) or "").startswith("model.safetensors is truncated")
+    assert checkpoint_problem(no_weights) == "no model weights (model.safetensors)"
+    assert checkpoint_problem(torn_optim) == "optimizer.pt is not a whole torch archive"
+    assert latest_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
+    assert checkpoint_problem(tmp_path / "checkpoint-4") is None
+
+
+def test_a_changed_config_on_a_finished_stage_is_refused_and_config_yaml_kept(tmp_path: Path) -> None:
+    import pytest
+
+    from tagpr_trainers.recipe.config import load_recipe_config
+    from tagpr_trainers.recipe.context import RunContext, StageInputsChanged
+    from tagpr_trainers.recipe.runner import run_recipe
+
+    base = [f"run.output_dir={tmp_path}", "run.device=cpu"]
+    ctx = RunContext(load_recipe_config("tiny-cpu", base))
+    ctx.mark_done("data", {"kept": 1})
+    ctx.mark_done("sft", {"model": "sft/model"})
+    (tmp_path / "config.yaml").write_text("the config the artifacts were built with\n")
+    assert read_marker(tmp_path, "sft")["inputs"]["sft.learning_rate"] == 1e-2
+    # same config: a finished stage is skipped
+    assert ctx.check_inputs("sft") is True
+    # a changed SFT hyperparameter: refused before anything runs, config.yaml untouched
+    changed = load_recipe_config("tiny-cpu", [*base, "sft.learning_rate=0.02"])
+    with pytest.raises(StageInputsChanged, match=r"stage sft was built with another config "
+                                                 r"\(sft.learning_rate: 0.01 -> 0.02\).*--force"):
+        run_recipe(changed, "sft")
+    assert (tmp_path / "config.yaml").read_text() == "the config the artifacts were built with\n"
+    # a stage that reads sft's outputs is refused too, even with --force (it does not redo sft)
+    with pytest.raises(StageInputsChanged, match="stage sft"):
+        run_recipe(changed, "eval", force=True)
+    # --force redoes the changed stage itself
+    assert RunContext(changed, force=True).check_inputs("sft", redo=True) is False
+    # a change outside a stage's inputs does not touch it
+    other = RunContext(load_recipe_config("tiny-cpu", [*base, "rl.stage2.max_steps=3", "run.threads=1"]))
+    assert other.check_inputs("sft") is True and other.check_inputs("data") is True
+    # an older marker without inputs is trusted (with a warning)
+    mark_done(tmp_path, "prmu", {})
+    assert other.changed_inputs("prmu") is None and other.check_inputs("prmu") is True

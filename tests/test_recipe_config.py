@@ -45,10 +45,10 @@ def test_unknown_section_suggests(tmp_path: Path) -> None:
 
 def test_overrides_apply_with_types() -> None:
     cfg = load_recipe_config("tiny-cpu", ["sft.epochs=1", "data.tasks=[LaMP-2, LaMP-3]", "eval.limit=null",
-                                          "rl.stage2.alpha=2", "run.output_dir=/tmp/x"])
+                                          "rl.stage2.reward.alpha=2", "run.output_dir=/tmp/x"])
     assert cfg.sft.epochs == 1.0 and isinstance(cfg.sft.epochs, float)
     assert cfg.data.tasks == ["LaMP-2", "LaMP-3"]
-    assert cfg.eval.limit is None and cfg.rl.stage2.alpha == 2.0 and cfg.run.output_dir == "/tmp/x"
+    assert cfg.eval.limit is None and cfg.rl.stage2.reward["alpha"] == 2 and cfg.run.output_dir == "/tmp/x"
 
 
 @pytest.mark.parametrize(

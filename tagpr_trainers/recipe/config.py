@@ -5,8 +5,8 @@ errors that name the file (or the override), the dotted key and the closest know
 the wrong type are errors too. Every hyperparameter default below is OUR choice: the TagPR paper
 does not publish its training hyperparameters.
 
->>> cfg = load_recipe_config("tiny-cpu", ["sft.epochs=2", "rl.stage2.gamma=0.25"])
->>> cfg.sft.epochs, cfg.rl.stage2.gamma, cfg.model.base
+>>> cfg = load_recipe_config("tiny-cpu", ["sft.epochs=2", "rl.stage2.reward.gamma=0.25"])
+>>> cfg.sft.epochs, cfg.rl.stage2.reward["gamma"], cfg.model.base
 (2.0, 0.25, 'tiny')
 >>> load_recipe_config("tiny-cpu", ["sft.learning_rat=1e-3"])
 Traceback (most recent call last):
@@ -17,7 +17,7 @@ tagpr_trainers.recipe.config.RecipeConfigError: override 'sft.learning_rat=1e-3'
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,10 @@ __all__ = [
     "EvalStageConfig",
     "ModelConfig",
     "PRMUStageConfig",
+    "DEFAULT_PRMU_NODE",
     "RLConfig",
     "RLStageConfig",
+    "STAGE_PRESETS",
     "RecipeConfig",
     "RecipeConfigError",
     "RunConfig",
@@ -226,16 +228,13 @@ class PRMUStageConfig:
 
     ``model`` and ``train`` are passed to ``tagpr_rewards.prmu.config.PRMUConfig`` and
     ``TrainConfig`` (their own unknown-key checks run when the config is loaded). The PRMU is
-    trained on the first task of ``data.tasks``. In RL stage 2 it scores completions as
-    ``PRMUReward(normalize=reward_normalize, use=reward_use)``: with ``group`` normalisation
-    only what differs inside a GRPO group (same user and prompt) counts.
+    trained on the first task of ``data.tasks``. How RL stage 2 uses it is part of the stage's
+    reward node (``rl.stage2.reward.prmu``, see :class:`RLStageConfig`).
     """
 
     enabled: bool = True
     model: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
-    reward_normalize: str = "group"
-    reward_use: str = "total"
 
 
 @dataclass
@@ -252,8 +251,16 @@ class RLStageConfig:
         kl_beta: KL coefficient against the reference policy (TRL ``beta``).
         use_vllm: generate rollouts with vLLM (GPU configs).
         vllm_gpu_memory_utilization: vLLM colocate memory share.
-        alpha, beta, gamma: stage-2 weights of ``R = α·R_base + β·R_tag + γ·R_PRMU`` (ours).
-        use_prmu: include the PRMU term in stage 2 (needs the prmu stage).
+        reward: the stage's reward node, the one form every tagpr reward consumer takes
+            (``tagpr_rewards.presets.build_from_config``; ``tagpr-rm``, ``tagpr-rewards``,
+            OpenRLHF's ``TAGPR_REWARD_CONFIG``). A node without ``preset``/``type`` is the
+            stage's preset (``stage1`` / ``stage2``) with those keys, e.g.
+            ``{gamma: 0}``; ``task`` and ``schema`` default to ``data.tasks[0]`` and
+            ``data.schema``. For ``stage2``, ``prmu`` defaults to the run's trained PRMU
+            (``{normalize: group, use: total}``, checkpoint ``prmu/model``) when
+            ``prmu.enabled``; ``prmu: null`` leaves the term out. A key the preset does not
+            take is an error (``rl.stage1.reward.gamma=9``). The weights are OURS (α=1, β=0.5,
+            γ=0.5 by default). Resolved nodes are written to ``RUN_DIR/rl{1,2}/reward.yaml``.
         logging_steps, save_steps: TRL logging and checkpoint intervals.
     """
 
@@ -267,25 +274,56 @@ class RLStageConfig:
     kl_beta: float = 0.04
     use_vllm: bool = False
     vllm_gpu_memory_utilization: float = 0.3
-    alpha: float = 1.0
-    beta: float = 0.5
-    gamma: float = 0.5
-    use_prmu: bool = True
+    reward: dict[str, Any] = field(default_factory=dict)
     logging_steps: int = 5
     save_steps: int = 50
     gradient_checkpointing: bool = False
 
 
-def _stage2_default() -> RLStageConfig:
-    return RLStageConfig()
+#: The preset a stage's reward node defaults to.
+STAGE_PRESETS = {"stage1": "stage1", "stage2": "stage2"}
+
+#: OUR defaults for the PRMU term of stage 2 (``PRMUReward`` arguments): with ``group``
+#: normalisation only what differs inside a GRPO group (same user and prompt) counts.
+DEFAULT_PRMU_NODE: dict[str, Any] = {"normalize": "group", "use": "total"}
 
 
 @dataclass
 class RLConfig:
     """Two GRPO stages: stage 1 (``stage1`` preset, R_base) then stage 2 from stage 1's model."""
 
-    stage1: RLStageConfig = field(default_factory=lambda: RLStageConfig(use_prmu=False))
-    stage2: RLStageConfig = field(default_factory=_stage2_default)
+    stage1: RLStageConfig = field(default_factory=RLStageConfig)
+    stage2: RLStageConfig = field(default_factory=RLStageConfig)
+
+    def reward_node(self, stage: str, task: str, schema: str, prmu_checkpoint: str | None = None,
+                    prmu_enabled: bool = True, device: str = "cpu") -> dict[str, Any]:
+        """The resolved reward node of ``rl.<stage>`` (see :class:`RLStageConfig` ``reward``).
+
+        ``prmu_checkpoint`` fills the PRMU term's checkpoint (``None``: the term is described
+        but not resolvable, e.g. when only checking keys).
+
+        >>> RLConfig().reward_node("stage2", "LaMP-2", "personalization-9", "runs/x/prmu/model")["prmu"]
+        {'normalize': 'group', 'use': 'total', 'checkpoint': 'runs/x/prmu/model', 'device': 'cpu', 'schema': 'personalization-9'}
+        >>> RLConfig().reward_node("stage1", "LaMP-2", "think-answer")
+        {'preset': 'stage1', 'task': 'LaMP-2', 'schema': 'think-answer'}
+        """
+        st: RLStageConfig = getattr(self, stage)
+        node = dict(st.reward)
+        if "type" in node:  # a full reward node: the user's own composite, taken as written
+            return node
+        node.setdefault("preset", STAGE_PRESETS[stage])
+        node.setdefault("task", task)
+        node.setdefault("schema", schema)
+        if node["preset"] == "stage2":
+            prmu = node.get("prmu", {} if prmu_enabled else None)
+            if isinstance(prmu, Mapping) and "type" not in prmu:
+                prmu = {**DEFAULT_PRMU_NODE, **prmu}
+                if prmu_checkpoint is not None:
+                    prmu.setdefault("checkpoint", prmu_checkpoint)
+                prmu.setdefault("device", device)
+                prmu.setdefault("schema", node["schema"])
+            node["prmu"] = prmu
+        return node
 
 
 @dataclass
@@ -353,6 +391,14 @@ class RecipeConfig:
         for ok, msg in checks:
             if not ok:
                 raise RecipeConfigError(f"{source}: {msg}")
+        for name in ("stage1", "stage2"):  # every key of a reward node is used, or an error
+            from tagpr_rewards.presets import check_config
+
+            node = self.rl.reward_node(name, self.data.tasks[0], self.data.schema, prmu_enabled=self.prmu.enabled)
+            try:
+                check_config(node, source=f"{source}: rl.{name}.reward")
+            except ValueError as e:
+                raise RecipeConfigError(str(e)) from e
         try:  # the PRMU's own dataclasses check their keys (light: no torch)
             from tagpr_rewards.prmu.config import PRMUConfig, TrainConfig
         except ImportError:  # pragma: no cover - tagpr_rewards ships it

@@ -2,8 +2,10 @@
 
 Run directory layout (``run.output_dir``)::
 
-    config.yaml            resolved config of the last invocation
-    stages/<stage>.json    stage markers (a stage is done when its marker exists)
+    config.yaml            resolved config of the last invocation (written after the checks below)
+    stages/<stage>.json    stage markers (a stage is done when its marker exists); each records the
+                           config keys the stage was built from (``inputs``) and their fingerprint:
+                           a finished stage whose inputs changed is refused (``--force`` redoes it)
     data/lamp/             synthetic LaMP files (data.source: synthetic)
     data/sft.jsonl, data/rl.jsonl, data/chains.jsonl, data/report.{json,md}
     base/                  the tiny base model (model.base: tiny)
@@ -27,7 +29,7 @@ from typing import Any
 
 from tagpr_trainers.recipe.config import RecipeConfig
 
-__all__ = ["RunContext", "resolve_device", "resolve_dtype"]
+__all__ = ["STAGE_INPUTS", "RunContext", "StageInputsChanged", "resolve_device", "resolve_dtype", "stage_inputs"]
 
 logger = logging.getLogger("tagpr_trainers.recipe")
 
@@ -48,6 +50,63 @@ _PATHS = {
     "eval": "eval",
     "plots": "plots",
 }
+
+
+#: What each stage's outputs are built from: dotted config prefixes, its own and its inputs'.
+#: (``run.output_dir``, ``run.device``, ``run.threads``, progress and ``eval``'s batch size do
+#: not change what a stage produces; ``description`` is a comment.)
+STAGE_INPUTS: dict[str, tuple[str, ...]] = {
+    "data": ("run.seed", "data."),
+    "sft": ("run.seed", "data.", "model.", "sft.", "run.dtype", "run.fp32_master_weights"),
+    "prmu": ("run.seed", "data.", "prmu."),
+}
+STAGE_INPUTS["rl1"] = (*STAGE_INPUTS["sft"], "rl.stage1.")
+STAGE_INPUTS["rl2"] = (*STAGE_INPUTS["rl1"], "prmu.", "rl.stage2.")
+STAGE_INPUTS["rl"] = STAGE_INPUTS["rl2"]
+STAGE_INPUTS["eval"] = (*STAGE_INPUTS["rl2"], "eval.")
+
+#: The stages a stage reads the outputs of (checked before it runs).
+UPSTREAM: dict[str, tuple[str, ...]] = {
+    "data": (), "sft": ("data",), "prmu": ("data",), "rl1": ("data", "sft"), "rl2": ("data", "sft", "prmu", "rl1"),
+    "rl": ("data", "sft", "prmu"), "eval": ("data", "sft", "prmu", "rl1", "rl2"),
+}
+
+
+class StageInputsChanged(RuntimeError):
+    """A finished stage was built with another config than the one given (the message says what changed)."""
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict) and d and prefix.count(".") < 3:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): d}
+
+
+def stage_inputs(cfg: RecipeConfig, stage: str) -> dict[str, Any]:
+    """The config values ``stage``'s outputs are built from (dotted keys, see :data:`STAGE_INPUTS`).
+
+    >>> from tagpr_trainers.recipe.config import load_recipe_config
+    >>> inp = stage_inputs(load_recipe_config("tiny-cpu"), "sft")
+    >>> inp["sft.epochs"], "rl.stage1.max_steps" in inp, "run.output_dir" in inp
+    (3.0, False, False)
+    """
+    import dataclasses
+
+    flat = _flatten(dataclasses.asdict(cfg))
+    keep = STAGE_INPUTS[stage]
+    return {k: v for k, v in sorted(flat.items())
+            if any(k == p or (p.endswith(".") and k.startswith(p)) for p in keep)}
+
+
+def fingerprint(inputs: dict[str, Any]) -> str:
+    """A short stable hash of a stage's inputs."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def resolve_device(device: str) -> str:
@@ -119,6 +178,54 @@ class RunContext:
         return {"bf16": self.dtype_name == "bfloat16" and self.use_cuda,
                 "fp16": self.dtype_name == "float16" and self.use_cuda,
                 "use_cpu": not self.use_cuda}
+
+    def inputs(self, stage: str) -> dict[str, Any]:
+        """:func:`stage_inputs` of this run's config."""
+        return stage_inputs(self.cfg, stage)
+
+    def changed_inputs(self, stage: str) -> dict[str, tuple[Any, Any]] | None:
+        """For a finished stage: ``{key: (recorded, now)}`` of the inputs that changed (``{}``: none);
+        ``None`` when the stage is not done or its marker records no inputs (an older run)."""
+        from tagpr_trainers.recipe.checkpoints import is_done, read_marker
+
+        if not is_done(self.run_dir, stage):
+            return None
+        old = read_marker(self.run_dir, stage).get("inputs")
+        if not isinstance(old, dict):
+            logger.warning("%s: stages/%s.json records no config fingerprint (an older run directory); "
+                           "trusting it", stage, stage)
+            return None
+        now = self.inputs(stage)
+        missing = object()
+        return {k: (old.get(k), now.get(k)) for k in sorted(set(old) | set(now))
+                if old.get(k, missing) != now.get(k, missing)}
+
+    def check_inputs(self, stage: str, redo: bool = False) -> bool:
+        """Whether finished ``stage`` can be skipped: ``True`` when done with the same inputs,
+        ``False`` when it must run (not done, or ``redo``). A finished stage whose inputs
+        changed raises :class:`StageInputsChanged` unless ``redo``."""
+        changed = self.changed_inputs(stage)
+        from tagpr_trainers.recipe.checkpoints import is_done
+
+        if not is_done(self.run_dir, stage):
+            return False
+        if redo:
+            return False
+        if changed:
+            lines = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(changed.items())[:8])
+            more = f" (+{len(changed) - 8} more)" if len(changed) > 8 else ""
+            raise StageInputsChanged(
+                f"{self.run_dir}: stage {stage} was built with another config ({lines}{more}). Its outputs no "
+                f"longer match the config: rerun it with --force (e.g. `tagpr-train {stage if stage not in ('rl1', 'rl2') else 'rl'} "
+                f"--force …`), restore the old values, or use another run.output_dir.")
+        return True
+
+    def mark_done(self, stage: str, outputs: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Record ``stage`` as finished with the inputs it was built from."""
+        from tagpr_trainers.recipe.checkpoints import mark_done
+
+        inputs = self.inputs(stage)
+        return mark_done(self.run_dir, stage, outputs, inputs=inputs, fingerprint=fingerprint(inputs))
 
     def base_model_path(self) -> str:
         """The base policy: the tiny model directory or ``model.base``."""

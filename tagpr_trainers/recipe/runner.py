@@ -16,8 +16,6 @@ from typing import Any
 from tagpr_trainers.recipe.checkpoints import (
     atomic_write_json,
     atomic_write_text,
-    is_done,
-    mark_done,
     read_marker,
 )
 from tagpr_trainers.recipe.config import RecipeConfig, config_to_dict
@@ -46,6 +44,21 @@ def stages_for(name: str) -> list[str]:
     return [name]
 
 
+def _check_inputs(ctx: RunContext, names: list[str], force: bool) -> None:
+    """Refuse finished stages whose inputs changed: the requested ones (unless ``force``) and
+    the finished ones they read (always: ``force`` redoes only what was asked for)."""
+    from tagpr_trainers.recipe.context import UPSTREAM
+
+    asked = {n for name in names for n in ((name, "rl1", "rl2") if name == "rl" else (name,))}
+    seen: list[str] = []
+    for name in names:
+        for st in (*UPSTREAM[name], *(("rl1", "rl2") if name == "rl" else ()), name):
+            if st not in seen:
+                seen.append(st)
+    for st in seen:
+        ctx.check_inputs(st, redo=force and st in asked)
+
+
 def _stage_fn(name: str) -> Any:
     import importlib
 
@@ -68,8 +81,11 @@ def run_recipe(cfg: RecipeConfig, stage: str = "all", dry_run: bool = False, for
                progress: bool = True) -> dict[str, Any]:
     """Run ``stage`` (or ``all``) of the recipe described by ``cfg``.
 
-    A finished stage (marker ``RUN_DIR/stages/<stage>.json``) is skipped unless ``force``; an
-    interrupted one resumes (TRL checkpoints, PRMU epoch checkpoints, the eval generation log).
+    A finished stage (marker ``RUN_DIR/stages/<stage>.json``) is skipped unless ``force``. A
+    finished stage whose config inputs changed since it was built (the marker records them) is
+    refused before anything runs (:class:`~tagpr_trainers.recipe.context.StageInputsChanged`),
+    for the requested stages and for the finished stages they read; ``force`` redoes the
+    requested ones. An interrupted one resumes (TRL checkpoints, PRMU epoch checkpoints, the eval generation log).
     ``dry_run`` builds every component of the requested stages (and the stages before them) on a
     few samples in ``RUN_DIR/dry-run/`` and runs one batch through each, without training.
 
@@ -84,6 +100,8 @@ def run_recipe(cfg: RecipeConfig, stage: str = "all", dry_run: bool = False, for
         # the stages before the requested one, so it has inputs; each on a few samples
         names = list(STAGES[: STAGES.index(names[-1]) + 1])
         shutil.rmtree(ctx.run_dir / "dry-run", ignore_errors=True)
+    if not dry_run:  # before anything is written: a changed config must not overwrite config.yaml
+        _check_inputs(ctx, names, force)
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text((ctx.run_dir / "dry-run" if dry_run else ctx.run_dir) / "config.yaml",
                       yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
@@ -92,7 +110,7 @@ def run_recipe(cfg: RecipeConfig, stage: str = "all", dry_run: bool = False, for
     outputs: dict[str, Any] = {}
     timings: dict[str, float] = {}
     for name in names:
-        if not dry_run and not force and is_done(ctx.run_dir, name):
+        if not dry_run and ctx.check_inputs(name, redo=force):
             logger.info("%s: done already (stages/%s.json); skipping (--force reruns it)", name, name)
             outputs[name] = read_marker(ctx.run_dir, name).get("outputs", {})
             continue
@@ -105,7 +123,7 @@ def run_recipe(cfg: RecipeConfig, stage: str = "all", dry_run: bool = False, for
             marker = dict(outputs[name])
             marker.pop("table", None)
             marker["seconds"] = timings[name]
-            mark_done(ctx.run_dir, name, marker)
+            ctx.mark_done(name, marker)
     if timings and not dry_run:
         old = {}
         tpath = ctx.run_dir / "timings.json"

@@ -39,13 +39,15 @@ def _fingerprint(path: str) -> str:
 def eval_config(ctx: RunContext, which: str) -> Any:
     """The ``tagpr_eval`` config for one model (``baseline`` = the non-LLM profile baseline)."""
     from tagpr_eval.config import EvalConfig
+    from tagpr_trainers.recipe.stages.rl import eval_reward_node
 
     d, e = ctx.cfg.data, ctx.cfg.eval
     common: dict[str, Any] = dict(
         tasks=list(d.tasks), data=str(ctx.lamp_dir), split=d.eval_split, retriever=d.retriever, k=d.k,
         prompt=d.prompt_style, schema=d.schema, output=str(ctx.path("eval")), limit=2 if ctx.dry_run else e.limit,
         batch_size=e.batch_size, gen_kwargs={"max_new_tokens": 8 if ctx.dry_run else e.max_new_tokens},
-        seed=ctx.cfg.run.seed, plots=True, rewards=True, progress=ctx.progress)
+        seed=ctx.cfg.run.seed, plots=True, rewards=True, progress=ctx.progress,
+        reward=eval_reward_node(ctx))  # the run's stage-2 node: the weights RL optimised
     if which == "baseline":
         return EvalConfig(model="baseline", run_name="baseline", **common)
     path = ctx.model_path(which)

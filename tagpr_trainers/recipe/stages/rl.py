@@ -1,18 +1,25 @@
 """Stage ``rl``: GRPO stage 1 (``stage1`` preset: format-gated task reward) from the SFT model,
 then GRPO stage 2 (``stage2`` preset: ``α·R_base + β·R_tag + γ·R_PRMU``) from stage 1's model.
 
-Rewards reach TRL's ``GRPOTrainer`` through :func:`tagpr_trainers.trl_adapter.as_reward_funcs` (one
-function per component, so TRL logs ``rewards/<component>/mean`` and ``reward_weights`` rebuild
-the composite). RL uses the prompts of the first task in ``data.tasks`` (the presets score one
-task).
+Each stage's reward is one config node, ``rl.stage1.reward`` / ``rl.stage2.reward`` (see
+:class:`tagpr_trainers.recipe.config.RLStageConfig`), built by
+``tagpr_rewards.presets.build_from_config`` — the same node ``tagpr-rm --reward-config``,
+``tagpr-rewards score --config`` and OpenRLHF's ``TAGPR_REWARD_CONFIG`` take; the resolved node
+is written to ``RUN_DIR/rl{1,2}/reward.yaml``. It reaches TRL's ``GRPOTrainer`` as ONE reward
+function (:func:`tagpr_trainers.trl_adapter.as_reward_func`): TRL's ``reward_weights`` stay
+``[1.0]`` and the weights in the node are the weights TRL optimises (no weight round trip);
+every component is logged as ``rewards/<component>/mean``. The eval stage reports the reward
+of the stage-2 node (without its PRMU term; :func:`eval_reward_node`). RL uses the prompts of
+the first task in ``data.tasks``.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
-from tagpr_trainers.recipe.checkpoints import is_done, latest_checkpoint, mark_done
+from tagpr_trainers.recipe.checkpoints import atomic_write_text, latest_checkpoint
 from tagpr_trainers.recipe.context import RunContext
 from tagpr_trainers.recipe.stages.common import (
     load_policy,
@@ -22,33 +29,45 @@ from tagpr_trainers.recipe.stages.common import (
     save_log_history,
 )
 
-__all__ = ["build_reward", "build_trainer", "run", "run_stage"]
+__all__ = ["build_reward", "build_trainer", "eval_reward_node", "reward_node", "run", "run_stage"]
 
 logger = logging.getLogger("tagpr_trainers.recipe")
 
+_STAGE = {"rl1": "stage1", "rl2": "stage2"}
 
-def build_reward(ctx: RunContext, which: str) -> Any:
-    """The composite reward of ``rl1`` (preset stage1) or ``rl2`` (preset stage2, + PRMU if trained)."""
-    from tagpr_rewards.presets import stage1, stage2
 
-    task, schema = ctx.cfg.data.tasks[0], ctx.cfg.data.schema
-    if which == "rl1":
-        return stage1(task, schema=schema)
-    st = ctx.cfg.rl.stage2
-    prmu = None
-    if st.use_prmu and ctx.cfg.prmu.enabled:
-        ckpt = ctx.path("prmu_model")
-        if (ckpt / "config.json").is_file():
-            from tagpr_rewards.prmu import PRMUReward
+def reward_node(ctx: RunContext, which: str) -> dict[str, Any]:
+    """The resolved reward node of ``rl1``/``rl2`` (task, schema and the run's PRMU filled in)."""
+    return ctx.cfg.rl.reward_node(_STAGE[which], ctx.cfg.data.tasks[0], ctx.cfg.data.schema,
+                                  prmu_checkpoint=str(ctx.path("prmu_model")), prmu_enabled=ctx.cfg.prmu.enabled,
+                                  device=ctx.device)
 
-            prmu = PRMUReward(ckpt, device=ctx.device, normalize=ctx.cfg.prmu.reward_normalize,
-                              use=ctx.cfg.prmu.reward_use, schema=schema)
-        elif ctx.dry_run:
-            logger.warning("dry run: no trained PRMU at %s; stage 2 reward built without the PRMU term", ckpt)
-        else:
-            raise FileNotFoundError(f"{ckpt}: no trained PRMU; run `tagpr-train prmu --config …` first "
-                                    "or set rl.stage2.use_prmu=false")
-    return stage2(task, schema=schema, prmu=prmu, alpha=st.alpha, beta=st.beta, gamma=st.gamma)
+
+def eval_reward_node(ctx: RunContext) -> dict[str, Any]:
+    """The reward node the eval stage reports: stage 2's node without its PRMU term (the eval
+    harness scores generations offline; the same α, β, tag weights and options as RL)."""
+    node = ctx.cfg.rl.reward_node("stage2", ctx.cfg.data.tasks[0], ctx.cfg.data.schema, prmu_enabled=False)
+    if node.get("preset") == "stage2":
+        node["prmu"] = None
+    return node
+
+
+def build_reward(ctx: RunContext, which: str, node: dict[str, Any] | None = None) -> Any:
+    """The reward of ``rl1``/``rl2``: ``build_from_config`` of its node (:func:`reward_node`)."""
+    from tagpr_rewards.presets import build_from_config
+
+    node = dict(node or reward_node(ctx, which))
+    prmu = node.get("prmu")
+    if isinstance(prmu, dict) and "checkpoint" in prmu and "type" not in prmu:
+        ckpt = Path(prmu["checkpoint"])
+        if not (ckpt / "config.json").is_file():
+            if ctx.dry_run:
+                logger.warning("dry run: no trained PRMU at %s; stage 2 reward built without the PRMU term", ckpt)
+                node["prmu"] = None
+            else:
+                raise FileNotFoundError(f"{ckpt}: no trained PRMU; run `tagpr-train prmu --config …` first "
+                                        "or set rl.stage2.reward.prmu=null")
+    return build_from_config(node, source=f"rl.{_STAGE[which]}.reward")
 
 
 def _rows(ctx: RunContext) -> list[dict[str, Any]]:
@@ -64,10 +83,12 @@ def build_trainer(ctx: RunContext, which: str, init_model: str, reward: Any, row
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    from tagpr_trainers.trl_adapter import as_reward_funcs, reward_weights
+    from tagpr_trainers.trl_adapter import as_reward_func, check_dataset
 
     st = ctx.cfg.rl.stage1 if which == "rl1" else ctx.cfg.rl.stage2
-    funcs: list[Any] = list(as_reward_funcs(reward))
+    funcs: list[Any] = [as_reward_func(reward)]  # one function: the node's weights are TRL's
+    dataset = Dataset.from_list(rows)
+    check_dataset(funcs, dataset)  # a column the reward needs is missing: an error before training
     extra: dict[str, Any] = {}
     if st.use_vllm:
         extra.update(use_vllm=True, vllm_mode="colocate", vllm_gpu_memory_utilization=st.vllm_gpu_memory_utilization)
@@ -85,7 +106,6 @@ def build_trainer(ctx: RunContext, which: str, init_model: str, reward: Any, row
         save_steps=st.save_steps,
         save_total_limit=2,
         remove_unused_columns=False,
-        reward_weights=reward_weights(funcs),
         gradient_checkpointing=st.gradient_checkpointing,
         report_to="none",
         seed=ctx.cfg.run.seed,
@@ -95,15 +115,18 @@ def build_trainer(ctx: RunContext, which: str, init_model: str, reward: Any, row
         **ctx.trainer_precision(),
     )
     model, tok = load_policy(init_model, ctx)
-    return GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=Dataset.from_list(rows),
-                       processing_class=tok)
+    return GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset, processing_class=tok)
 
 
 def run_stage(ctx: RunContext, which: str) -> dict[str, Any]:
     """Run (or resume) one GRPO stage; publish ``<which>/model``; return reward figures."""
     init = str(ctx.path("sft_model") if which == "rl1" else ctx.path("rl1_model"))
     rows = _rows(ctx)
-    reward = build_reward(ctx, which)
+    node = reward_node(ctx, which)
+    reward = build_reward(ctx, which, node)
+    import yaml
+
+    atomic_write_text(ctx.path(f"{which}_model").parent / "reward.yaml", yaml.safe_dump(node, sort_keys=False))
     if ctx.dry_run:
         st = ctx.cfg.rl.stage1 if which == "rl1" else ctx.cfg.rl.stage2
         need = 2 * max(1, st.batch_size // st.num_generations)
@@ -143,10 +166,10 @@ def run(ctx: RunContext) -> dict[str, Any]:
     """Stage 1 then stage 2 (each with its own marker, ``rl1`` / ``rl2``, so each resumes alone)."""
     out: dict[str, Any] = {}
     for which in ("rl1", "rl2"):
-        if not ctx.dry_run and not ctx.force and is_done(ctx.run_dir, which):
+        if not ctx.dry_run and ctx.check_inputs(which, redo=ctx.force):
             logger.info("%s: done already (marker stages/%s.json); skipping", which, which)
             continue
         out[which] = run_stage(ctx, which)
         if not ctx.dry_run:
-            mark_done(ctx.run_dir, which, out[which])
+            ctx.mark_done(which, out[which])
     return out
