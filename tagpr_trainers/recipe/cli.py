@@ -6,7 +6,7 @@ Usage::
     tagpr-train sft --config tiny-cpu sft.epochs=1         # one stage, dotted key=value overrides
     tagpr-train all --config qwen2.5-7b-gpu --dry-run      # build everything, one batch, no training
     tagpr-train configs                                    # list the shipped configs
-    tagpr-train show --config tiny-cpu rl.stage2.gamma=1   # print the resolved config
+    tagpr-train show --config tiny-cpu rl.stage2.reward.gamma=1   # print the resolved config
 
 >>> main(["configs"])  # doctest: +ELLIPSIS
 cuda-smoke...
