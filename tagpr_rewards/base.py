@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,25 @@ def to_text(value: Any) -> tuple[str, str | None]:
     return "", f"completion is not text ({type(value).__name__})"
 
 
+_UNENCODABLE_RE = re.compile("[\x00\ud800-\udfff]")
+
+
+def sanitize_text(text: str) -> str:
+    """``text`` with what no tokenizer accepts replaced: lone surrogates become U+FFFD and NUL
+    characters are dropped (linear; the common clean string is returned unchanged).
+
+    >>> sanitize_text("ok"), sanitize_text("a\\ud800b\\x00c") == "a\\ufffdbc"
+    ('ok', True)
+    """
+    if "\x00" not in text:
+        try:
+            text.encode("utf-8")
+            return text
+        except UnicodeEncodeError:
+            pass
+    return _UNENCODABLE_RE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
+
+
 def finite_or_none(x: Any) -> float | None:
     """``float(x)`` when that is a finite number, else ``None`` (not applicable).
 
@@ -99,15 +119,30 @@ class RewardOutput:
         components: named per-sample values (for composites, every child's score and the
             child's own components as ``child/comp``).
         reasons: one short string per sample explaining the score ("" when nothing to say).
+        errors: one string per sample, ``""`` when the sample was scored and otherwise why it
+            could not be (its score is then the reward's defined fallback). Adapters report it
+            as ``tagpr/error`` (OpenRLHF) or ``reward_error`` (``tagpr-rm``).
     """
 
     scores: list[float | None]
     components: dict[str, list[float | None]] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.reasons:
             self.reasons = [""] * len(self.scores)
+        if not self.errors:
+            self.errors = [""] * len(self.scores)
+
+    @classmethod
+    def failed(cls, n: int, error: str, score: float | None = None) -> RewardOutput:
+        """``n`` samples that could not be scored: ``score`` each, ``error`` as reason and error.
+
+        >>> RewardOutput.failed(2, "boom").errors
+        ['boom', 'boom']
+        """
+        return cls([score] * n, {}, [error] * n, [error] * n)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -154,6 +189,47 @@ class Batch:
                          *self.columns.items()):
             if col is not None and len(col) != n:
                 raise ValueError(f"column {key!r} has {len(col)} values for {n} completions")
+
+    @classmethod
+    def from_columns(
+        cls,
+        completions: Sequence[Any],
+        prompts: Sequence[Any] | None = None,
+        references: Sequence[Any] | None = None,
+        user_ids: Sequence[Any] | None = None,
+        columns: Mapping[str, Sequence[Any]] | None = None,
+    ) -> Batch:
+        """Like :meth:`from_inputs` with the extra columns as one mapping, so that a metadata
+        key (from a label or a dataset) can never collide with the contract's own arguments: a
+        column named ``prompts`` or ``completions`` stays an inert extra column.
+
+        >>> b = Batch.from_columns(["x"], ["p"], columns={"prompts": ["meta"], "completions": [1]})
+        >>> b.prompts, b.columns["prompts"], b.columns["completions"]
+        (['p'], ['meta'], [1])
+        """
+        b = cls.from_inputs(completions, prompts, references, user_ids)
+        cols = {str(k): list(v) for k, v in (columns or {}).items() if v is not None and _is_column(v)}
+        for key, col in cols.items():
+            if len(col) != len(b):
+                raise ValueError(f"column {key!r} has {len(col)} values for {len(b)} completions")
+        b.columns = cols
+        return b
+
+    def select(self, indices: Sequence[int]) -> Batch:
+        """The sub-batch of the samples at ``indices`` (fresh memo), e.g. to rescore one sample alone.
+
+        >>> Batch.from_inputs(["a", "b", "c"], references=[1, 2, 3]).select([2]).references
+        [3]
+        """
+        def pick(col: list[Any] | None) -> list[Any] | None:
+            return None if col is None else [col[i] for i in indices]
+
+        out = Batch(
+            [self.completions[i] for i in indices], pick(self.prompts), pick(self.references),
+            pick(self.user_ids), {k: [v[i] for i in indices] for k, v in self.columns.items()},
+            [self.problems[i] for i in indices], [self.lengths[i] for i in indices],
+        )
+        return out
 
     @classmethod
     def from_inputs(
@@ -203,6 +279,101 @@ class Batch:
         if key not in self._memo:
             self._memo[key] = compute()
         return self._memo[key]
+
+
+def _sample_ids(batch: Batch, idx: Sequence[int]) -> str:
+    ids = batch.column("id")
+    shown = [str(ids[i]) if ids is not None else f"#{i}" for i in idx[:5]]
+    return ", ".join(shown) + (f" and {len(idx) - 5} more" if len(idx) > 5 else "")
+
+
+def score_isolated(score: Any, batch: Batch, name: str, fallback: float | None = None) -> RewardOutput:
+    """``score(batch)``, where a failure costs only the samples that cause it.
+
+    When ``score`` raises (or returns the wrong number of scores) the batch is split in halves
+    and each half rescored, down to single samples: the samples that fail alone get ``fallback``,
+    their error in ``errors`` and ``reasons``, and one ERROR log names them and the cause; every
+    other sample keeps the score it gets on its own sub-batch. A reward that fails for every
+    sample costs ``2n - 1`` calls.
+
+    >>> class OddFails(Reward):
+    ...     def score(self, batch):
+    ...         if any(c == "bad" for c in batch.completions):
+    ...             raise ValueError("bad input")
+    ...         return RewardOutput([1.0] * len(batch))
+    >>> out = score_isolated(OddFails().score, Batch.from_inputs(["ok", "bad", "ok"]), "odd")
+    >>> out.scores, out.errors
+    ([1.0, None, 1.0], ['', 'odd: ValueError: bad input', ''])
+    """
+    n = len(batch)
+    out = None
+    try:
+        out = score(batch)
+    except Exception as e:
+        first: Exception = e
+    if out is not None:
+        if len(out.scores) == n:
+            return out  # type: ignore[no-any-return]
+        # a reward that miscounts is broken as a whole, not on one sample: no bisection
+        why = f"{name}: returned {len(out.scores)} scores for {n} samples"
+        logger.error("reward %s: %s; all %d samples get %s and an error flag", name, why, n, fallback)
+        return RewardOutput.failed(n, why, fallback)
+    if n <= 1:
+        why = f"{name}: {type(first).__name__}: {first}"
+        logger.error("reward %s failed on sample %s: %s; it gets %s and an error flag", name,
+                     _sample_ids(batch, list(range(n))), why, fallback)
+        return RewardOutput.failed(n, why, fallback)
+
+    def attempt(b: Batch) -> RewardOutput:
+        res = score(b)
+        if len(res.scores) != len(b):
+            raise ValueError(f"returned {len(res.scores)} scores for {len(b)} samples")
+        return res  # type: ignore[no-any-return]
+
+    parts: list[tuple[list[int], RewardOutput]] = []
+    failed: dict[int, str] = {}
+
+    def rec(idx: list[int], known: Exception | None) -> None:
+        if known is None:
+            try:
+                parts.append((idx, attempt(batch.select(idx))))
+                return
+            except Exception as e:
+                known = e
+        if len(idx) == 1:
+            failed[idx[0]] = f"{name}: {type(known).__name__}: {known}"
+            return
+        mid = len(idx) // 2
+        rec(idx[:mid], None)
+        rec(idx[mid:], None)
+
+    rec(list(range(n)), first)
+    scores: list[float | None] = [fallback] * n
+    reasons = [""] * n
+    errors = [""] * n
+    keys: list[str] = []
+    for _, out in parts:
+        keys += [k for k in out.components if k not in keys]
+    components: dict[str, list[float | None]] = {k: [None] * n for k in keys}
+    for idx, out in parts:
+        for j, i in enumerate(idx):
+            scores[i] = out.scores[j]
+            reasons[i] = out.reasons[j] if out.reasons else ""
+            errors[i] = out.errors[j] if out.errors else ""
+            for k, v in out.components.items():
+                components[k][i] = v[j]
+    bad = sorted(failed)
+    for i in bad:
+        reasons[i] = errors[i] = failed[i]
+    causes = sorted(set(failed.values()))
+    if not causes:  # failed on the batch, fine on every part: say so once
+        logger.warning("reward %s raised on a batch of %d (%s: %s) but scored every part of it alone",
+                       name, n, type(first).__name__, first)
+        return RewardOutput(scores, components, reasons, errors)
+    logger.error("reward %s failed on %d of %d samples (ids %s): %s%s; they get %s and an error flag, "
+                 "the other samples keep their scores", name, len(bad), n, _sample_ids(batch, bad),
+                 causes[0], f" (and {len(causes) - 1} other causes)" if len(causes) > 1 else "", fallback)
+    return RewardOutput(scores, components, reasons, errors)
 
 
 def _is_column(v: Any) -> bool:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tagpr_rewards.base import Batch, Reward, RewardOutput
+from tagpr_rewards.base import Batch, Reward, RewardOutput, score_isolated
 from tagpr_rewards.base import finite_or_none as _finite
 from tagpr_rewards.registry import register_reward
 
@@ -77,9 +77,11 @@ class WeightedSum(Reward):
         totals: list[float | None] = [None] * n
         components: dict[str, list[float | None]] = {}
         reasons: list[list[str]] = [[] for _ in range(n)]
+        errors: list[list[str]] = [[] for _ in range(n)]
         for key, (reward, weight) in self.children.items():
             out = _score_child(reward, batch)
             _merge_child(key, out, components, n)
+            _collect_errors(key, out, errors)
             for i in range(n):
                 s = _finite(out.scores[i])
                 if s is None and self.none_as != "skip":
@@ -90,7 +92,7 @@ class WeightedSum(Reward):
                     totals[i] = 0.0
                 if out.reasons and out.reasons[i]:
                     reasons[i].append(f"{key}: {out.reasons[i]}")
-        return RewardOutput(totals, components, ["; ".join(r) for r in reasons])
+        return RewardOutput(totals, components, ["; ".join(r) for r in reasons], ["; ".join(e) for e in errors])
 
 
 class Gate(Reward):
@@ -136,6 +138,9 @@ class Gate(Reward):
         _merge_child(self.reward_name, r, components, n)
         scores: list[float | None] = []
         reasons: list[str] = []
+        errors: list[list[str]] = [[] for _ in range(n)]
+        _collect_errors(self.gate_name, g, errors)
+        _collect_errors(self.reward_name, r, errors)
         for i in range(n):
             gs = _finite(g.scores[i])
             passed = gs is not None and gs >= self.threshold
@@ -146,7 +151,7 @@ class Gate(Reward):
                 scores.append(self.fail_score)
                 why = g.reasons[i] if g.reasons and g.reasons[i] else f"{self.gate_name} below {self.threshold}"
                 reasons.append(f"gated: {why}")
-        return RewardOutput(scores, components, reasons)
+        return RewardOutput(scores, components, reasons, ["; ".join(e) for e in errors])
 
 
 class Scale(Reward):
@@ -164,7 +169,7 @@ class Scale(Reward):
     def score(self, batch: Batch) -> RewardOutput:
         out = _score_child(self.reward, batch)
         scores = [None if (s := _finite(x)) is None else self.scale * s + self.shift for x in out.scores]
-        return RewardOutput(scores, dict(out.components), list(out.reasons))
+        return RewardOutput(scores, dict(out.components), list(out.reasons), list(out.errors))
 
 
 class Clip(Reward):
@@ -183,7 +188,7 @@ class Clip(Reward):
         lo, hi = self.low, self.high
         assert lo is not None and hi is not None
         scores = [None if (s := _finite(x)) is None else min(max(s, lo), hi) for x in out.scores]
-        return RewardOutput(scores, dict(out.components), list(out.reasons))
+        return RewardOutput(scores, dict(out.components), list(out.reasons), list(out.errors))
 
 
 class RewardFunction(Reward):
@@ -205,41 +210,39 @@ class RewardFunction(Reward):
         self.name = name or str(getattr(func, "__name__", "function"))
 
     def score(self, batch: Batch) -> RewardOutput:
-        kwargs: dict[str, Any] = dict(batch.columns)
+        # a user function must not kill an RL step: a failing sample costs that sample alone
+        return score_isolated(self._score_all, batch, self.name)
+
+    def _score_all(self, batch: Batch) -> RewardOutput:
+        # extra columns never shadow the contract's own arguments (a metadata key "completions"
+        # or "prompts" would otherwise be a TypeError or replace the real prompts)
+        kwargs: dict[str, Any] = {k: v for k, v in batch.columns.items() if k not in _RESERVED}
         if batch.prompts is not None:
             kwargs["prompts"] = batch.prompts
         if batch.references is not None:
             kwargs["references"] = batch.references
         if batch.user_ids is not None:
             kwargs["user_ids"] = batch.user_ids
-        try:
-            vals = list(self.func(batch.completions, **kwargs))
-            if len(vals) != len(batch):
-                raise ValueError(f"returned {len(vals)} scores for {len(batch)} completions")
-        except Exception as e:  # a user function must not kill an RL step
-            from tagpr_rewards.base import logger
+        vals = list(self.func(batch.completions, **kwargs))
+        return RewardOutput([_finite(v) for v in vals])  # a miscount is caught by score_isolated
 
-            logger.warning("reward function %s failed: %s; scoring the batch None", self.name, e)
-            return RewardOutput([None] * len(batch), {}, [f"error: {e}"] * len(batch))
-        return RewardOutput([_finite(v) for v in vals])
+
+_RESERVED = frozenset({"completions", "prompts", "references", "user_ids"})
+
+
+def _collect_errors(name: str, out: RewardOutput, errors: list[list[str]]) -> None:
+    for i, e in enumerate(out.errors or ()):
+        if e:
+            errors[i].append(e if e.startswith(f"{name}") else f"{name}: {e}")
 
 
 def _score_child(reward: Any, batch: Batch) -> RewardOutput:
-    """Score a child; a failing child yields ``None`` scores and a logged warning."""
-    try:
-        if isinstance(reward, Reward):
-            out = reward.score(batch)
-        else:
-            out = RewardFunction(reward).score(batch)
-        if len(out.scores) != len(batch):
-            raise ValueError(f"returned {len(out.scores)} scores for {len(batch)} completions")
-        return out
-    except Exception as e:
-        from tagpr_rewards.base import logger
-
-        name = getattr(reward, "name", type(reward).__name__)
-        logger.warning("reward %s failed on a batch of %d: %s", name, len(batch), e)
-        return RewardOutput([None] * len(batch), {}, [f"{name} error: {e}"] * len(batch))
+    """Score a child; a sample the child fails on gets ``None``, its error flagged and logged
+    once (see :func:`~tagpr_rewards.base.score_isolated`); the other samples keep their scores."""
+    if isinstance(reward, Reward):
+        name = str(getattr(reward, "name", type(reward).__name__))
+        return score_isolated(reward.score, batch, name)
+    return RewardFunction(reward).score(batch)
 
 
 register_reward("weighted_sum")(WeightedSum)

@@ -117,3 +117,55 @@ def test_non_text_completions_are_normalised():
     assert b.completions == ["", "", "hi", "x"]
     assert b.problems[0] == "completion is None"
     assert b.problems[1].startswith("completion is not text")
+
+
+class FailsOn(Reward):
+    """Raises when any completion of its batch is ``bad`` (a per-sample failure)."""
+
+    name = "fragile"
+
+    def score(self, batch):
+        if "bad" in batch.completions:
+            raise ValueError("cannot score 'bad'")
+        return RewardOutput([1.0] * len(batch), {"c": [0.5] * len(batch)})
+
+
+def test_a_failing_sample_costs_only_itself_in_every_combinator(caplog):
+    import logging
+
+    comps = ["ok", "ok", "bad", "ok", "ok"]
+    ids = [f"s{i}" for i in range(5)]
+    wrapped = {
+        "weighted_sum": WeightedSum({"f": (FailsOn(), 2.0)}),
+        "gate": Gate(FailsOn(), Const([1.0] * 5), gate_name="g", reward_name="r"),
+        "scale": WeightedSum({"s": Scale(FailsOn(), 3.0)}),
+        "clip": WeightedSum({"c": Clip(FailsOn(), 0.0, 0.5)}),
+        "nested": WeightedSum({"outer": WeightedSum({"inner": FailsOn()})}),
+        "function": WeightedSum({"fn": RewardFunction(_fails_on_bad)}),
+    }
+    for kind, reward in wrapped.items():
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="tagpr_rewards"):
+            out = reward(comps, id=ids)
+        good = [out.scores[i] for i in (0, 1, 3, 4)]
+        assert None not in good and len(set(good)) == 1, kind
+        assert out.errors[2] and "cannot score 'bad'" in out.errors[2], kind
+        assert out.errors[:2] == ["", ""] and out.errors[3:] == ["", ""], kind
+        errs = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert len(errs) == 1 and "s2" in errs[0].getMessage(), kind  # logged once, naming the sample
+
+
+def _fails_on_bad(completions, **kw):
+    if "bad" in completions:
+        raise ValueError("cannot score 'bad'")
+    return [1.0] * len(completions)
+
+
+def test_metadata_keys_never_collide_with_the_contract_arguments():
+    def sees(completions, prompts=None, **kw):
+        return [1.0 if p == "real prompt" else 0.0 for p in prompts]
+
+    b = Batch.from_columns(["x"], ["real prompt"], columns={"prompts": ["meta"], "completions": ["meta"]})
+    assert b.prompts == ["real prompt"] and b.columns["completions"] == ["meta"]
+    out = WeightedSum({"f": RewardFunction(sees)}).score(b)
+    assert out.scores == [1.0] and out.errors == [""]

@@ -146,6 +146,70 @@ def test_reward_batch_columns_cache_normalisation_and_bad_input(trained, caplog)
     assert again.scores == pytest.approx(outp.scores[:4], abs=1e-5)
 
 
+def _batch_of(recs, answers=("comedy", "sci-fi", "romance")):
+    comps, users, profiles, queries = [], [], [], []
+    for r in recs:
+        for t in answers:
+            comps.append(f"<think>x</think><answer>{t}</answer>")
+            users.append(r["user_id"])
+            profiles.append(r["profile"])
+            queries.append(r["input"])
+    return comps, users, profiles, queries
+
+
+def test_poison_sample_costs_only_itself_in_process(trained, caplog) -> None:
+    # a lone surrogate in one answer and one profile made the tokenizer reject the whole batch:
+    # every sample got the fallback 0.0 ("TextEncodeInput must be ...")
+    from tagpr_rewards.prmu.reward import PRMUReward
+
+    res, out = trained
+    reward = PRMUReward(str(out), batch_size=64)
+    recs = list({r["user_id"]: r for r in res.heldout_records}.values())[:3]
+    comps, users, profiles, queries = _batch_of(recs)
+    clean = reward(comps, user_ids=users, profile=profiles, query=queries)
+    poisoned_profile = [dict(profiles[0][0], description="bad \ud800 text\x00")] + list(profiles[0][1:])
+    comps2 = [*comps, "<answer>sci\udc00fi\x00</answer>", "<answer>ok</answer>"]
+    users2 = [*users, "poison-user", "poison-user2"]
+    profiles2 = [*profiles, profiles[0], poisoned_profile]
+    queries2 = [*queries, queries[0], queries[0] + " \ud83d"]
+    caplog.set_level(logging.WARNING, logger="tagpr_rewards.prmu")
+    got = reward(comps2, user_ids=users2, profile=profiles2, query=queries2)
+    assert got.scores[: len(comps)] == pytest.approx(clean.scores, abs=1e-5)
+    assert all(s is not None and s == s for s in got.scores)  # the poison samples are scored too (sanitised)
+    assert got.errors == [""] * len(comps2)
+    assert "scoring failed" not in caplog.text
+
+
+def test_a_sample_the_model_fails_on_costs_only_itself(trained, caplog) -> None:
+    # fault injection: an encoder that raises on one text stands in for any per-sample model failure
+    from tagpr_rewards.prmu.model import PRMUModel, TextEncoder
+    from tagpr_rewards.prmu.reward import PRMUReward
+
+    class Fragile(TextEncoder):
+        def encode(self, texts, batch_size=128, progress=False):
+            if any("FRAGILE" in t for t in texts):
+                raise RuntimeError("encoder rejected the input")
+            return super().encode(texts, batch_size, progress)
+
+    res, out = trained
+    model = PRMUModel.load(out, encoder=Fragile())
+    reward = PRMUReward(model=model, normalize="none")
+    recs = list({r["user_id"]: r for r in res.heldout_records}.values())[:3]
+    comps, users, profiles, queries = _batch_of(recs)
+    clean = reward(comps, user_ids=users, profile=profiles, query=queries)
+    model.clear_cache()
+    caplog.set_level(logging.WARNING, logger="tagpr_rewards.prmu")
+    comps2 = list(comps)
+    comps2[4] = "<answer>FRAGILE</answer>"
+    got = reward(comps2, user_ids=users, profile=profiles, query=queries)
+    want = list(clean.scores)
+    want[4] = 0.0
+    assert got.scores == pytest.approx(want, abs=1e-5)
+    assert [bool(e) for e in got.errors] == [i == 4 for i in range(len(comps))]
+    assert "encoder rejected the input" in got.errors[4] and got.reasons[4] == got.errors[4]
+    assert [r.levelname for r in caplog.records if "scoring failed" in r.getMessage()] == ["ERROR"]
+
+
 def test_reward_rejects_bad_config(trained) -> None:
     from tagpr_rewards.prmu.model import CheckpointError
     from tagpr_rewards.prmu.reward import PRMUReward

@@ -71,9 +71,141 @@ def test_protocol_and_errors() -> None:
         assert code == 413 and "limit is 4" in body["error"]
         code, body = post(srv.url + "/", json.dumps({"query": ["x" * 5000]}).encode(), auth)
         assert code == 413
+        # liveness for anyone, but what is served and the counters only with the token
         with urllib.request.urlopen(srv.url + "/health", timeout=10) as r:
+            assert json.loads(r.read()) == {"status": "ok"}
+        req = urllib.request.Request(srv.url + "/health", headers={"Authorization": "Bearer wrong"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert json.loads(r.read()) == {"status": "ok"}
+        req = urllib.request.Request(srv.url + "/health", headers=auth)
+        with urllib.request.urlopen(req, timeout=10) as r:
             health = json.loads(r.read())
-        assert health["status"] == "ok" and health["reward"] == "echo_id"
+        assert health["status"] == "ok" and health["reward"] == "echo_id" and health["requests"] >= 1
+        # a token that differs only in its last character, or is a prefix, is refused too
+        for wrong in ("Bearer s3crex", "Bearer s3cre", "Bearer s3cret2", "s3cret"):
+            assert post(srv.url + "/", json.dumps(payload(5)).encode(), {"Authorization": wrong})[0] == 401
+
+
+def test_empty_token_is_an_error_not_silently_no_auth(tmp_path) -> None:
+    with pytest.raises(ValueError, match="token is empty"):
+        create_app(EchoId(), token="")
+    # the CLI refuses an empty token variable before it loads anything
+    env = {**os.environ, "TAGPR_RM_TOKEN": ""}
+    proc = subprocess.run([sys.executable, "-m", "tagpr_rewards.prmu.server_cli", "serve", "--checkpoint",
+                           str(tmp_path / "missing")], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "$TAGPR_RM_TOKEN is set but empty" in proc.stderr
+
+
+def test_deeply_nested_json_is_a_clean_400() -> None:
+    with ServerThread(create_app(EchoId())) as srv:
+        code, body = post(srv.url + "/", b"[" * 100000)
+        assert code == 400 and "nests JSON deeper" in body["error"]
+        code, body = post(srv.url + "/", json.dumps({"query": ["[" * 100000]}).encode() + b"]" * 0)
+        assert code == 200  # deep text inside a string is just text
+        # a deeply nested label costs its own sample alone
+        good = payload(3)
+        deep = {"query": good["query"] * 2, "prompts": good["prompts"] * 2,
+                "labels": [good["labels"][0], "[" * 100000 + "]" * 100000]}
+        code, body = post(srv.url + "/", json.dumps(deep).encode())
+    assert code == 200, body
+    assert body["rewards"] == [3.0, 0.0] and body["extra_logs"]["reward_error"] == [0.0, 1.0]
+
+
+def test_health_answers_while_a_16mb_hostile_request_is_decoded() -> None:
+    # a query whose response recovery was quadratic (~280 s at 16 MB) and a body at the size
+    # limit: the request must come back (hang guard) and /health must keep answering meanwhile
+    import threading
+
+    hostile = json.dumps({"query": ["Z" + "a" * (16 * 1024 * 1024 - 200)], "prompts": ["b" + "a" * 100],
+                          "labels": [None]}).encode()
+    result: dict[str, Any] = {}
+    with ServerThread(create_app(EchoId(), max_body_bytes=17 * 1024 * 1024)) as srv:
+        def send() -> None:
+            result["code"], _ = post(srv.url + "/", hostile)
+
+        t = threading.Thread(target=send)
+        t.start()
+        answered = 0
+        for _ in range(5):
+            with urllib.request.urlopen(srv.url + "/health", timeout=20) as r:
+                answered += json.loads(r.read())["status"] == "ok"
+        t.join(120)
+        assert not t.is_alive(), "the hostile request did not come back within the hang guard"
+    assert result["code"] == 200 and answered == 5
+
+
+def test_split_response_is_linear_on_hostile_queries() -> None:
+    from tagpr_rewards.remote_protocol import split_response
+
+    # each case took 2 s (0.25 MB) to 280 s (16 MB) with the quadratic scan; the guard only catches hangs
+    t0 = time.perf_counter()
+    for n in (4 * 1024 * 1024, 16 * 1024 * 1024):
+        assert split_response("Z" + "a" * n, "b" + "a" * 100)[1] == "tail"
+        assert split_response("Z" + "ab" * (n // 2), "x" + "ab" * 50)[1] in ("tail", "none")
+    assert time.perf_counter() - t0 < 60
+
+
+def test_metadata_keys_named_like_contract_arguments_do_not_break_a_batch() -> None:
+    # a label key "prompts" or "completions" used to raise inside Batch.from_inputs and zero
+    # every other request of the batch
+    n = 20
+    bodies = []
+    for i in range(n):
+        b = payload(i)
+        meta = {"id": i, "user_id": "u"}
+        if i % 5 == 0:
+            meta.update({"prompts": "p", "completions": "c", "references": 1, "user_ids": 2})
+        b["labels"] = [json.dumps(meta)]
+        bodies.append(b)
+
+    async def run(url: str) -> list[Any]:
+        async with aiohttp.ClientSession() as s:
+            async def one(b: dict[str, Any]) -> Any:
+                async with s.post(url, json=b) as r:
+                    return r.status, await r.json()
+            return await asyncio.gather(*(one(b) for b in bodies))
+
+    with ServerThread(create_app(EchoId(), max_wait_ms=50.0)) as srv:
+        res = asyncio.run(run(srv.url + "/"))
+    assert [c for c, _ in res] == [200] * n
+    assert [b["rewards"] for _, b in res] == [[float(i)] for i in range(n)]
+    assert all(b["extra_logs"]["reward_error"] == [0.0] for _, b in res)
+
+
+def test_one_failing_sample_costs_only_its_own_request() -> None:
+    # 20 good concurrent requests + 1 on which the reward raises: the good ones keep their rewards
+    class FailsOnBoom(EchoId):
+        def score(self, batch: Batch) -> RewardOutput:
+            if any("boom" in c for c in batch.completions):
+                raise RuntimeError("kaputt")
+            return super().score(batch)
+
+    bodies = [payload(i) for i in range(20)]
+    bad = payload(99)
+    bad["query"] = [bad["prompts"][0] + "boom"]
+    bodies.insert(7, bad)
+
+    async def run(url: str) -> list[Any]:
+        async with aiohttp.ClientSession() as s:
+            async def one(b: dict[str, Any]) -> Any:
+                async with s.post(url, json=b) as r:
+                    return await r.json()
+            return await asyncio.gather(*(one(b) for b in bodies))
+
+    app = create_app(FailsOnBoom(), fallback=-1.0, max_wait_ms=200.0)
+    with ServerThread(app) as srv:
+        res = asyncio.run(run(srv.url + "/"))
+        from tagpr_rewards.prmu import server
+
+        stats = app[server.BATCHER_KEY].stats
+    assert stats["reward_calls"] < len(bodies)  # they were batched together
+    for body, out in zip(bodies, res):
+        i = json.loads(body["labels"][0])["id"]
+        if i == 99:
+            assert out["rewards"] == [-1.0] and out["extra_logs"]["reward_error"] == [1.0]
+        else:
+            assert out["rewards"] == [float(i)] and out["extra_logs"]["reward_error"] == [0.0]
 
 
 def test_failing_reward_gets_fallback_not_500() -> None:
@@ -216,3 +348,49 @@ def test_serves_stage2_composite_with_prmu(prmu_setup, tmp_path) -> None:
     assert {"base", "tag", "prmu", "prmu/interaction"} <= set(logs)
     assert logs["base"][0] == 1.0 and logs["base"][1] == 0.0  # correct tagged answer vs unformatted
     assert out["rewards"][0] > out["rewards"][1]
+
+
+def test_poison_batch_through_the_real_prmu_server(prmu_setup) -> None:
+    # 20 good concurrent requests + 1 with a lone surrogate in its answer and profile: all 21 went
+    # to the fallback 0.5-ish with reward_error 0; the good ones must keep their own rewards
+    from tagpr_rewards.prmu.reward import PRMUReward
+
+    ck, recs = prmu_setup
+    reward = PRMUReward(str(ck))
+
+    def body(r: dict[str, Any], answer: str, profile: Any) -> dict[str, Any]:
+        prompt = "<|user|>" + r["input"] + "<|assistant|>"
+        return {"query": [prompt + f"<answer>{answer}</answer><|im_end|>"], "prompts": [prompt],
+                "labels": [json.dumps({"user_id": r["user_id"], "profile": profile, "query": r["input"]})]}
+
+    good = [body(recs[i % len(recs)], ["comedy", "sci-fi", "action"][i % 3], recs[i % len(recs)]["profile"])
+            for i in range(20)]
+    r0 = recs[0]
+    poison_profile = [dict(r0["profile"][0], description="x\ud800y")] + list(r0["profile"][1:])
+    poison = body(r0, "sci\udc00fi", poison_profile)
+    alone = []
+    for b in good:  # each good request scored alone, in process
+        meta = json.loads(b["labels"][0])
+        answer = b["query"][0][len(b["prompts"][0]):-len("<|im_end|>")]
+        alone.append(reward([answer], user_ids=[meta["user_id"]], profile=[meta["profile"]],
+                            query=[meta["query"]]).scores[0])
+
+    async def run(url: str) -> list[Any]:
+        async with aiohttp.ClientSession() as s:
+            async def one(b: dict[str, Any]) -> Any:
+                async with s.post(url, data=json.dumps(b)) as r:  # ensure_ascii: "\ud800" on the wire
+                    assert r.status == 200
+                    return await r.json()
+            return await asyncio.gather(*(one(b) for b in [*good[:10], poison, *good[10:]]))
+
+    app = create_app(reward, max_wait_ms=200.0)
+    with ServerThread(app) as srv:
+        res = asyncio.run(run(srv.url + "/"))
+        from tagpr_rewards.prmu import server
+
+        stats = app[server.BATCHER_KEY].stats
+    assert stats["reward_calls"] < 21
+    outs = [*res[:10], *res[11:]]
+    assert [o["rewards"][0] for o in outs] == pytest.approx(alone, abs=1e-4)
+    assert all(o["extra_logs"]["reward_error"] == [0.0] for o in res)
+    assert len({round(a, 4) for a in alone}) > 1  # the rewards differ per request, so a swap would show

@@ -140,3 +140,30 @@ def test_openrlhf_payload_parsing() -> None:
     query = prompt[-60:] + "<answer>sci-fi</answer><|end|>"
     assert parse_payload({"query": [query], "prompts": [prompt], "labels": [None]}, 8)[0].completion \
         == "<answer>sci-fi</answer>"
+
+
+def test_orphan_temp_files_of_a_killed_write_are_cleaned_on_the_next_write(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tagpr_rewards.files import atomic_path, atomic_write_text, clean_orphans
+
+    target = tmp_path / "results.json"
+    # a real writer killed mid-write leaves its temporary file behind
+    code = ("import sys, time\nfrom tagpr_rewards.files import atomic_write\n"
+            "def slow(f):\n    f.write('{\"half\": '); f.flush(); print('writing', flush=True); time.sleep(60)\n"
+            f"atomic_write({str(target)!r}, slow)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    orphans = list(tmp_path.glob(".results.json.*.tmp"))
+    assert len(orphans) == 1 and not target.exists()
+    # a write in progress in a live process (here: ours) is not an orphan
+    with atomic_path(tmp_path / "other.bin") as live:
+        assert clean_orphans(tmp_path / "other.bin") == [] and live.exists()
+        live.write_bytes(b"x")
+    atomic_write_text(target, "{}\n")
+    assert target.read_text() == "{}\n"
+    assert list(tmp_path.glob(".*.tmp")) == []

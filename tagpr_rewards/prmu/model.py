@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from tagpr_rewards.base import sanitize_text
 from tagpr_rewards.prmu.config import DEFAULT_ENCODER, PRMUConfig, config_diff
 from tagpr_rewards.prmu.texts import item_texts, profile_hash, query_content
 
@@ -102,7 +103,8 @@ class TextEncoder:
         self.dim: int = int(dim)
 
     def _clip(self, texts: Sequence[str]) -> list[str]:
-        return [t[: self.max_chars] if isinstance(t, str) else "" for t in texts]
+        # a lone surrogate or a NUL would make the tokenizer reject the whole batch
+        return [sanitize_text(t[: self.max_chars]) if isinstance(t, str) else "" for t in texts]
 
     @torch.no_grad()
     def encode(self, texts: Sequence[str], batch_size: int = 128, progress: bool = False) -> torch.Tensor:

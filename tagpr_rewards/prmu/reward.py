@@ -6,7 +6,9 @@ scores the completion's answer. Returns ``generic + interaction`` (or one part, 
 optionally normalised per group (the G completions of one prompt), with both parts as
 components so that logs show the part that moves a GRPO policy (the interaction).
 
-Never raises inside an RL step: bad input gets a defined score and one logged warning per batch.
+Never raises inside an RL step: bad input gets a defined score (``fallback``) and one logged
+warning per batch; a sample the model fails on gets the fallback, its cause in ``errors`` and one
+ERROR log, and costs no other sample its score.
 """
 
 from __future__ import annotations
@@ -148,6 +150,7 @@ class PRMUReward(Reward):
     def score(self, batch: Batch) -> RewardOutput:
         n = len(batch)
         reasons = [""] * n
+        errors = [""] * n
         scorable: list[int] = []
         problems: dict[str, list[str]] = defaultdict(list)
         ids = batch.column("id")
@@ -168,21 +171,27 @@ class PRMUReward(Reward):
                 reasons[i] = f"prmu: {batch.problems[i]}; fallback score"
                 problems["non-text completion"].append(sid)
                 continue
-            q = queries[i] if queries is not None else (prompts[i] if prompts is not None else None)
-            if not isinstance(q, str):
-                problems["no query/prompt"].append(sid)
-                q = ""
-            raw = prof_col[i] if prof_col is not None else None
-            pkey = raw if isinstance(raw, (str, bytes)) else id(raw)
-            if pkey not in parsed:
-                its, pr = parse_profile(raw)
-                parsed[pkey] = (its, pr, profile_hash(its))
-            items, prob, ph = parsed[pkey]
+            try:
+                q = queries[i] if queries is not None else (prompts[i] if prompts is not None else None)
+                if not isinstance(q, str):
+                    problems["no query/prompt"].append(sid)
+                    q = ""
+                raw = prof_col[i] if prof_col is not None else None
+                pkey = raw if isinstance(raw, (str, bytes)) else id(raw)
+                if pkey not in parsed:
+                    its, pr = parse_profile(raw)
+                    parsed[pkey] = (its, pr, profile_hash(its))
+                items, prob, ph = parsed[pkey]
+                response = answer_text(batch.completions[i], self.schema)
+            except Exception as e:  # one sample's bad metadata costs that sample alone
+                errors[i] = reasons[i] = f"prmu: bad input ({type(e).__name__}: {e}); fallback score"
+                problems[f"unreadable input ({type(e).__name__})"].append(sid)
+                continue
             if prob is not None:
                 problems[prob if prob.startswith("profile is") else "no profile (scored as a new user)"].append(sid)
             scorable.append(i)
             qs.append(q)
-            rs.append(answer_text(batch.completions[i], self.schema))
+            rs.append(response)
             ps.append(items)
             hs.append(ph)
             us.append(users[i] if users is not None else None)
@@ -192,15 +201,18 @@ class PRMUReward(Reward):
         inter: list[float | None] = [None] * n
         scores: list[float | None] = [self.fallback] * n
         if scorable:
-            try:
-                g, it = self.model.score(qs, rs, ps, us, batch_size=self.batch_size, profile_keys=hs)
-            except Exception as e:  # never kill an RL step
-                logger.warning("PRMUReward: scoring failed (%s: %s); fallback score %s for %d samples",
-                               type(e).__name__, e, self.fallback, len(scorable))
-                for i in scorable:
-                    reasons[i] = f"prmu failed: {type(e).__name__}"
-                return RewardOutput(scores, {"generic": generic, "interaction": inter}, reasons)
+            g, it, failed = self._score_isolated(qs, rs, ps, us, hs)
+            if failed:
+                first = next(iter(failed.values()))
+                logger.error("PRMUReward: scoring failed for %d of %d samples (ids %s): %s; they get the "
+                             "fallback score %s and an error flag, the other samples keep their scores",
+                             len(failed), len(scorable),
+                             ", ".join(str(ids[scorable[j]]) if ids is not None else str(scorable[j])
+                                       for j in sorted(failed)[:5]), first, self.fallback)
             for j, i in enumerate(scorable):
+                if j in failed:
+                    errors[i] = reasons[i] = f"prmu failed: {failed[j]}"
+                    continue
                 gj, ij = g[j], it[j]
                 if not (math.isfinite(gj) and math.isfinite(ij)):
                     reasons[i] = "prmu: non-finite score; fallback"
@@ -209,7 +221,35 @@ class PRMUReward(Reward):
                 scores[i] = {"total": gj + ij, "interaction": ij, "generic": gj}[self.use]
             if self.normalize != "none":
                 self._normalise(scores, scorable, qs, us, generic)
-        return RewardOutput(scores, {"generic": generic, "interaction": inter}, reasons)
+        return RewardOutput(scores, {"generic": generic, "interaction": inter}, reasons, errors)
+
+    def _score_isolated(self, qs: list[str], rs: list[str], ps: list[list[Any]], us: list[Any], hs: list[str]
+                        ) -> tuple[list[float], list[float], dict[int, str]]:
+        """The model's scores; when a call fails, halves are rescored down to single samples, so a
+        sample that breaks the encoder costs that sample alone (``failed``: index -> cause)."""
+        n = len(qs)
+        g = [math.nan] * n
+        it = [math.nan] * n
+        failed: dict[int, str] = {}
+
+        def rec(idx: list[int]) -> None:
+            try:
+                gg, ii = self.model.score([qs[j] for j in idx], [rs[j] for j in idx], [ps[j] for j in idx],
+                                          [us[j] for j in idx], batch_size=self.batch_size,
+                                          profile_keys=[hs[j] for j in idx])
+            except Exception as e:  # never kill an RL step
+                if len(idx) == 1:
+                    failed[idx[0]] = f"{type(e).__name__}: {e}"
+                    return
+                mid = len(idx) // 2
+                rec(idx[:mid])
+                rec(idx[mid:])
+                return
+            for k, j in enumerate(idx):
+                g[j], it[j] = gg[k], ii[k]
+
+        rec(list(range(n)))
+        return g, it, failed
 
     def _normalise(self, scores: list[float | None], scorable: list[int], qs: list[str], us: list[Any],
                    generic: list[float | None]) -> None:

@@ -4,22 +4,29 @@
 ``{"rewards": [...], "scores": [...], "extra_logs": {component: [...]}}``. ``query`` holds prompt +
 response as OpenRLHF decodes it (special tokens included): the response is what follows the
 prompt, with trailing end-of-turn tokens stripped. Each label is a JSON object carrying the
-sample's metadata (``user_id``, ``profile``, ``reference``, ``task``, ``query``, ``id``); a label
-that is not JSON is taken as the reference.
+sample's metadata (``user_id``, ``profile``, ``reference``, ``task``, ``query``, ``id``); plain
+text is taken as the reference.
 
 OpenRLHF calls once per sample from many workers, so the server gathers concurrent requests into
 one reward call (at most ``max_batch_size`` samples, waiting at most ``max_wait_ms`` for more).
 It serves any :class:`~tagpr_rewards.base.Reward`, not only PRMU.
 
 Errors: malformed JSON or fields → 400 with a message; body over ``max_body_bytes`` or more than
-``max_samples`` samples → 413; wrong bearer token → 401. ``GET /health`` reports status.
-A reward that raises gets its samples the ``fallback`` reward and an ERROR log (never a 500
-in an RL step).
+``max_samples`` samples → 413; wrong bearer token → 401 (compared in constant time; an empty
+token is refused at start-up). ``GET /health`` answers ``{"status": "ok"}`` to anyone and the
+served reward and counters only with the token. JSON decoding and response recovery run off the
+event loop (``/health`` answers while a 16 MB request is decoded) and are linear in the body.
+
+Isolation: a sample the reward fails on, or whose label is unusable (see
+:func:`~tagpr_rewards.remote_protocol.read_label`), gets the ``fallback`` reward and
+``reward_error`` 1 with one ERROR log per batch; the other samples of the batch — other
+clients' requests — keep their rewards (never a 500 in an RL step).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import threading
@@ -29,8 +36,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from tagpr_rewards.base import Batch, Reward
-from tagpr_rewards.remote_protocol import reward_component_names, split_response, strip_special_tokens
+from tagpr_rewards.base import Batch, Reward, score_isolated
+from tagpr_rewards.remote_protocol import (
+    read_label,
+    reward_component_names,
+    split_response,
+    strip_special_tokens,
+)
 
 __all__ = ["RewardBatcher", "ServerThread", "create_app", "parse_payload", "serve"]
 
@@ -46,6 +58,8 @@ class Item:
     completion: str
     prompt: str
     meta: dict[str, Any] = field(default_factory=dict)
+    #: why the sample cannot be scored ("" = it can): it gets the fallback and reward_error 1
+    error: str = ""
 
 
 def parse_payload(payload: Any, max_samples: int) -> list[Item]:
@@ -79,25 +93,32 @@ def parse_payload(payload: Any, max_samples: int) -> list[Item]:
             raise ValueError(f"query[{i}] must be a string, got {type(q).__name__}")
         if not isinstance(p, str):
             raise ValueError(f"prompts[{i}] must be a string, got {type(p).__name__}")
-        meta: dict[str, Any] = {}
-        if isinstance(lab, str):
-            try:
-                parsed = json.loads(lab)
-            except json.JSONDecodeError:
-                parsed = None
-            if isinstance(parsed, dict):
-                meta = parsed
-            else:
-                meta = {"reference": lab}
-        elif isinstance(lab, dict):
-            meta = dict(lab)
-        elif lab is not None:
-            meta = {"reference": lab}
+        meta, problem = read_label(lab)
         # the same recovery as the in-process entry file: prompt prefix (also when OpenRLHF
         # cut a long prompt from the left) and special tokens removed
         response, _method = split_response(q, p)
-        items.append(Item(strip_special_tokens(response), strip_special_tokens(p), meta))
+        items.append(Item(strip_special_tokens(response), strip_special_tokens(p), meta,
+                          f"labels[{i}]: {problem}" if problem else ""))
     return items
+
+
+def decode_request(raw: bytes, max_samples: int) -> list[Item]:
+    """Body bytes → items (``ValueError`` → 400, ``OverflowError`` → 413). Linear in the body:
+    JSON nested deeper than the decoder allows is a ``ValueError``, not a ``RecursionError``.
+
+    >>> decode_request(b"[" * 100000, 8)
+    Traceback (most recent call last):
+    ...
+    ValueError: body nests JSON deeper than the decoder allows; send a flat JSON object with 'query', 'prompts', 'labels'
+    """
+    try:
+        payload = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"body is not valid JSON: {e}") from e
+    except RecursionError as e:
+        raise ValueError("body nests JSON deeper than the decoder allows; send a flat JSON object with "
+                         "'query', 'prompts', 'labels'") from e
+    return parse_payload(payload, max_samples)
 
 
 def items_to_batch(items: Sequence[Item]) -> Batch:
@@ -112,9 +133,11 @@ def items_to_batch(items: Sequence[Item]) -> Batch:
         cols["query"] = [q if q is not None else it.prompt for q, it in zip(cols["query"], items)]
     refs = [it.meta.get("reference") for it in items]
     uids = [it.meta.get("user_id") for it in items]
-    return Batch.from_inputs([it.completion for it in items], [it.prompt for it in items],
-                             refs if any(r is not None for r in refs) else None,
-                             uids if any(u is not None for u in uids) else None, **cols)
+    # the metadata go in as one mapping: a label key named like a contract argument
+    # ("prompts", "completions") stays an inert column instead of breaking the whole batch
+    return Batch.from_columns([it.completion for it in items], [it.prompt for it in items],
+                              refs if any(r is not None for r in refs) else None,
+                              uids if any(u is not None for u in uids) else None, cols)
 
 
 class RewardBatcher:
@@ -203,19 +226,43 @@ class RewardBatcher:
         self.stats["reward_calls"] += 1
         self.stats["samples"] += len(items)
         n = len(items)
+        bad = [i for i, it in enumerate(items) if it.error]
+        if bad:
+            self.stats["errors"] += len(bad)
+            logger.error("reward server: %d of %d samples cannot be scored (%s%s); they get the fallback "
+                         "reward %s and reward_error 1", len(bad), n, items[bad[0]].error,
+                         f" and {len(bad) - 1} more" if len(bad) > 1 else "", self.fallback)
+        good = [i for i, it in enumerate(items) if not it.error]
+        result = self._fallback_result(n)
+        if good:
+            part = self._score_good([items[i] for i in good])
+            for j, i in enumerate(good):
+                result["rewards"][i] = result["scores"][i] = part["rewards"][j]
+                for key, vals in part["extra_logs"].items():
+                    result["extra_logs"][key][i] = vals[j]
+        return result
+
+    def _score_good(self, items: list[Item]) -> dict[str, Any]:
+        n = len(items)
+        name = str(getattr(self.reward, "name", "reward"))
         try:
-            out = self.reward.score(items_to_batch(items))
+            batch = items_to_batch(items)
+            # a sample the reward fails on costs that sample alone (its request gets the fallback
+            # and reward_error 1); the other requests of the batch keep their rewards
+            out = score_isolated(self.reward.score, batch, name, self.fallback)
         except Exception as e:  # never fail an RL step: fallback reward, loud log
-            self.stats["errors"] += 1
+            self.stats["errors"] += n
             logger.error("reward server: %s raised %s: %s; fallback reward %s for %d samples",
-                         getattr(self.reward, "name", "reward"), type(e).__name__, e, self.fallback, n)
+                         name, type(e).__name__, e, self.fallback, n)
             return self._fallback_result(n)
-        scores = [self.fallback if s is None else float(s) for s in out.scores]
+        errs = [1.0 if e else 0.0 for e in out.errors]
+        self.stats["errors"] += int(sum(errs))
+        scores = [self.fallback if (s is None or e) else float(s) for s, e in zip(out.scores, errs)]
         logs: dict[str, list[float]] = {}
-        for name in self.log_keys:
-            vals = out.components.get(name)
-            logs[name] = [0.0] * n if vals is None else [0.0 if v is None else float(v) for v in vals]
-        logs["reward_error"] = [0.0] * n
+        for key in self.log_keys:
+            vals = out.components.get(key)
+            logs[key] = [0.0] * n if vals is None else [0.0 if v is None else float(v) for v in vals]
+        logs["reward_error"] = errs
         return {"rewards": scores, "scores": scores, "extra_logs": logs}
 
     def _fallback_result(self, n: int) -> dict[str, Any]:
@@ -252,14 +299,27 @@ def create_app(
     global BATCHER_KEY
     if BATCHER_KEY is None:
         BATCHER_KEY = _app_key()
+    if token is not None and not token.strip():
+        raise ValueError("the bearer token is empty: set it to a secret, or pass token=None for no auth "
+                         "(an empty token would silently accept every request)")
     batcher = RewardBatcher(reward, max_batch_size, max_wait_ms, batching, fallback)
     started = time.time()
+    # JSON decoding and response recovery are CPU work proportional to the body (up to
+    # max_body_bytes): they run in their own threads, so /health and other requests keep answering
+    decode_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tagpr-decode")
+    expected = None if token is None else f"Bearer {token}".encode()
 
     def _error(status: int, msg: str) -> Any:
         return web.json_response({"error": msg}, status=status)
 
+    def _authorised(request: Any) -> bool:
+        if expected is None:
+            return True
+        got = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        return hmac.compare_digest(got, expected)
+
     async def score(request: Any) -> Any:
-        if token is not None and request.headers.get("Authorization", "") != f"Bearer {token}":
+        if not _authorised(request):
             return _error(401, "missing or wrong bearer token (send 'Authorization: Bearer <token>')")
         if request.content_length is not None and request.content_length > max_body_bytes:
             return _error(413, f"request body of {request.content_length} bytes exceeds {max_body_bytes}")
@@ -267,12 +327,9 @@ def create_app(
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _error(413, f"request body exceeds {max_body_bytes} bytes")
+        loop = asyncio.get_running_loop()
         try:
-            payload = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            return _error(400, f"body is not valid JSON: {e}")
-        try:
-            items = parse_payload(payload, max_samples)
+            items = await loop.run_in_executor(decode_pool, decode_request, raw, max_samples)
         except OverflowError as e:
             return _error(413, str(e))
         except ValueError as e:
@@ -283,6 +340,9 @@ def create_app(
         return web.json_response(await batcher.submit(items))
 
     async def health(request: Any) -> Any:
+        # liveness for anyone; what is served and the counters only with the token
+        if expected is not None and not _authorised(request):
+            return web.json_response({"status": "ok"})
         return web.json_response({"status": "ok", "reward": getattr(reward, "name", type(reward).__name__),
                                   "batching": batching, "max_batch_size": max_batch_size,
                                   "uptime_s": round(time.time() - started, 1), **batcher.stats})
@@ -292,6 +352,7 @@ def create_app(
 
     async def on_cleanup(app: Any) -> None:
         await batcher.stop()
+        decode_pool.shutdown(wait=False, cancel_futures=True)
 
     app = web.Application(client_max_size=max_body_bytes)
     app.router.add_post("/", score)

@@ -78,14 +78,19 @@ def build_served_reward(checkpoint: str | None = None, reward_config: str | None
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    token = os.environ.get(args.token_env)
+    if token is not None and not token.strip():
+        # an empty variable used to mean "no auth", silently: refuse it
+        raise SystemExit(f"tagpr-rm serve: ${args.token_env} is set but empty; set it to a secret token, "
+                         f"or unset it to serve without auth")
     reward = build_served_reward(args.checkpoint, args.reward_config, args.device, args.dtype, args.normalize)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger("tagpr_rewards.prmu.server").warning(
             "binding %s: the reward server is reachable from other machines%s", args.host,
-            "" if os.environ.get(args.token_env) else f" WITHOUT a token (set ${args.token_env})")
+            "" if token else f" WITHOUT a token (set ${args.token_env})")
     from tagpr_rewards.prmu.server import serve
 
-    serve(reward, host=args.host, port=args.port, token=os.environ.get(args.token_env) or None,
+    serve(reward, host=args.host, port=args.port, token=token,
           max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, batching=not args.no_batching,
           max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_samples=args.max_samples,
           fallback=args.fallback)

@@ -116,7 +116,7 @@ def profile_hash(items: Sequence[Any]) -> str:
     True
     """
     blob = json.dumps(list(items), sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.blake2b(blob.encode("utf-8"), digest_size=16).hexdigest()
+    return hashlib.blake2b(blob.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def answer_text(completion: str, schema: str | None = None) -> str:
