@@ -449,3 +449,77 @@ def test_extra_logs_keys_are_the_same_for_every_task_and_for_errors() -> None:
                                                    references=[answer])
         assert out["rewards"] == want.scores and out["extra_logs"]["tagpr/base/task"] == [1.0]
     assert [o["extra_logs"]["tagpr/error"][0] for o in outs] == [0.0, 0.0, 0.0, 1.0]
+
+
+# ---------------------------------------------------- fail loud at start-up, safe inside a step
+
+
+def test_a_typod_config_key_or_a_missing_file_fails_openrlhf_at_construction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # both used to raise inside the step, which OpenRLHF logs at INFO and turns into reward: None
+    from openrlhf.utils.agent import SingleTurnAgentExecutor
+
+    cfg = tmp_path / "reward.yaml"
+    cfg.write_text("reward:\n  preset: stage2\n  schema: personalization-9\n  alhpa: 1.0\n")
+    monkeypatch.setenv("TAGPR_REWARD_CONFIG", str(cfg))
+    with pytest.raises(RuntimeError, match=r"TAGPR_REWARD_CONFIG.*alhpa.*alpha"):
+        SingleTurnAgentExecutor(str(REWARD_FUNC_PATH))
+    monkeypatch.setenv("TAGPR_REWARD_CONFIG", str(tmp_path / "missing.yaml"))
+    with pytest.raises(RuntimeError, match=r"missing.yaml: no such file"):
+        SingleTurnAgentExecutor(str(REWARD_FUNC_PATH))
+
+
+@pytest.mark.integration
+def test_labels_that_are_not_json_objects_are_flagged_through_openrlhf(
+    tokenizer: Any, rows: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # such labels used to be taken as the gold answer with tagpr/error 0
+    from openrlhf.utils.agent import SingleTurnAgentExecutor
+
+    cfg = tmp_path / "reward.json"
+    cfg.write_text(json.dumps({"reward": {"preset": "stage1", "schema": SCHEMA, "task": "LaMP-2"},
+                               "fallback": -1.0}))
+    monkeypatch.setenv("TAGPR_REWARD_CONFIG", str(cfg))
+    executor = SingleTurnAgentExecutor(str(REWARD_FUNC_PATH))
+    row = rows[0]
+    prompt = tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
+    params = SimpleNamespace(max_tokens=256, logprobs=None)
+    engine = ScriptedEngine(tokenizer, chain("{not json") + "<|end|>")
+    for label in ("{not json", "null", '["sci-fi"]', "[" * 5000):
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="tagpr_trainers.openrlhf"):
+            out = asyncio.run(executor.execute(prompt, label, params, 1024, tokenizer, engine))
+        assert out["reward"] is not None and float(out["reward"]) == -1.0, label
+        assert out["extra_logs"]["tagpr/error"].item() == 1.0, label
+        errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(errors) == 1 and "labels[0]" in errors[0] and "JSON" in errors[0], label
+    # a good label through the same executor is scored, error 0
+    good = asyncio.run(executor.execute(prompt, make_label(row), params, 1024, tokenizer,
+                                        ScriptedEngine(tokenizer, chain(row["reference"]) + "<|end|>")))
+    assert float(good["reward"]) == 1.0 and good["extra_logs"]["tagpr/error"].item() == 0.0
+
+
+def test_a_failing_sample_costs_only_itself_in_the_entry_file(caplog: pytest.LogCaptureFixture) -> None:
+    from tagpr_rewards.base import Batch, Reward, RewardOutput
+
+    class FailsOnBoom(Reward):
+        name = "fragile"
+
+        def score(self, batch: Batch) -> RewardOutput:
+            if any("boom" in c for c in batch.completions):
+                raise RuntimeError("kaputt")
+            return RewardOutput([float(len(c)) for c in batch.completions], {"n": [1.0] * len(batch)})
+
+    adapter = OpenRLHFRewardAdapter(FailsOnBoom(), fallback=-1.0)
+    prompt = "<|user|>q<|end|><|assistant|>"
+    resp = ["ab", "boom", "abcd", "a"]
+    # label keys named like the contract's own arguments used to raise inside Batch.from_inputs
+    labels = [json.dumps({"id": i, "prompts": "x", "completions": "y"}) for i in range(4)]
+    with caplog.at_level(logging.ERROR):
+        out = adapter([prompt + r + "<|end|>" for r in resp], [prompt] * 4, labels)
+    assert out["rewards"] == [2.0, -1.0, 4.0, 1.0]
+    assert out["extra_logs"]["tagpr/error"] == [0.0, 1.0, 0.0, 0.0]
+    assert out["extra_logs"]["tagpr/n"] == [1.0, 0.0, 1.0, 1.0]
+    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1

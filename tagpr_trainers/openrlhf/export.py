@@ -107,30 +107,20 @@ def make_label(row: Mapping[str, Any], columns: Mapping[str, str] | None = None,
 def parse_label(label: Any) -> dict[str, Any]:
     """Read a label back: a JSON object string, a mapping, or a plain string (= the reference).
 
-    ``None`` and ``""`` give ``{}``; a ``profile`` given as a JSON string is decoded.
+    ``None`` and ``""`` give ``{}``; a ``profile`` given as a JSON string is decoded. A label that
+    looks like JSON but is not a JSON object (``{not json``, ``null``, ``[...]``) is a ``ValueError``
+    (:func:`tagpr_rewards.remote_protocol.read_label`, which the reward entry file uses to flag it).
 
     >>> parse_label('{"user_id": "u7", "profile": "[]"}')
     {'user_id': 'u7', 'profile': []}
     >>> parse_label(None)
     {}
     """
-    if label is None:
-        return {}
-    if isinstance(label, Mapping):
-        out = dict(label)
-    elif isinstance(label, (str, bytes)):
-        text = label.decode("utf-8", "replace") if isinstance(label, bytes) else label
-        if not text.strip():
-            return {}
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            return {"reference": text}
-        if not isinstance(value, Mapping):
-            return {"reference": text}
-        out = dict(value)
-    else:
-        return {"reference": str(label)}
+    from tagpr_rewards.remote_protocol import read_label
+
+    out, problem = read_label(label)
+    if problem is not None:
+        raise ValueError(f"{problem}: {label!r:.80}")
     if "profile" in out:
         out["profile"] = _profile_value(out["profile"])
     return out

@@ -13,8 +13,16 @@ remote reward server), where
 
 It expects ``{"rewards": ..., "scores": ..., "extra_logs": {name: value}}`` back, and it catches
 (and logs only at INFO) any exception, after which the sample silently has no reward and the run
-fails later with an unrelated message. :class:`OpenRLHFRewardAdapter` therefore never raises: an
-error is logged at ERROR with its traceback and the sample gets ``fallback``.
+fails later with an unrelated message. Hence two rules:
+
+* **at construction** (the entry file builds its adapter when OpenRLHF imports it): a config
+  typo, an unknown preset or a missing ``$TAGPR_REWARD_CONFIG`` file raises, naming the file,
+  so OpenRLHF's ``SingleTurnAgentExecutor`` fails before training starts;
+* **inside a step** :class:`OpenRLHFRewardAdapter` never raises: a sample whose label is not a
+  JSON object (``{not json``, ``null``, ``[...]``; see
+  :func:`tagpr_rewards.remote_protocol.read_label`), or that the reward fails on, gets ``fallback``
+  and ``tagpr/error`` 1, with one ERROR log per batch naming the cause; the other samples keep
+  their rewards.
 
 ``extra_logs`` must carry the same keys for every sample (OpenRLHF concatenates them per key), so
 the adapter fixes its key set once, from a dry run of the composite, and fills keys a sample
@@ -38,9 +46,9 @@ from pathlib import Path
 from typing import Any
 
 from tagpr_rewards.base import finite_or_none as _num
+from tagpr_rewards.remote_protocol import read_label, split_response, strip_special_tokens
 from tagpr_rewards.remote_protocol import reward_component_names as _dry_run_components
-from tagpr_rewards.remote_protocol import split_response, strip_special_tokens
-from tagpr_trainers.openrlhf.export import parse_label
+from tagpr_trainers.openrlhf.export import _profile_value
 
 __all__ = [
     "CONFIG_ENV",
@@ -220,18 +228,32 @@ class OpenRLHFRewardAdapter:
         errors = [1.0] * n
         try:
             groups: dict[str | None, list[int]] = {}
-            metas = [parse_label(lab) for lab in labels]
-            for i, meta in enumerate(metas):
+            metas: list[dict[str, Any]] = []
+            bad: list[tuple[int, str]] = []
+            for i, lab in enumerate(labels):
+                meta, problem = read_label(lab)
+                if "profile" in meta:
+                    meta["profile"] = _profile_value(meta["profile"])
+                metas.append(meta)
+                if problem is not None:  # never score a broken label's text as the gold answer
+                    bad.append((i, problem))
+                    continue
                 task = meta.get("task")
                 groups.setdefault(task if isinstance(task, str) else None, []).append(i)
+            if bad:
+                i0, why = bad[0]
+                logger.error("tagpr reward: %d of %d labels are unusable (labels[%d]: %s: %.80r%s); those samples "
+                             "get the fallback reward %s and tagpr/error 1. Labels must be JSON objects as "
+                             "tagpr_trainers.openrlhf.export.export_rl writes them", len(bad), n, i0, why,
+                             labels[i0], f"; and {len(bad) - 1} more" if len(bad) > 1 else "", self.fallback)
             for task, idx in groups.items():
                 try:
                     self._score_group(task, idx, queries, prompts, metas, rewards, scores, comps, errors)
-                except Exception:
+                except Exception as e:
                     ids = [metas[i].get("id", i) for i in idx]
                     logger.error(
-                        "tagpr reward failed for samples %s (task %r); giving them the fallback reward %s",
-                        ids, task, self.fallback, exc_info=True,
+                        "tagpr reward failed for samples %s (task %r): %s: %s; giving them the fallback reward %s",
+                        ids, task, type(e).__name__, e, self.fallback, exc_info=True,
                     )
         except Exception:
             logger.error("tagpr reward failed on a batch of %d; giving it the fallback reward %s", n,
@@ -246,7 +268,7 @@ class OpenRLHFRewardAdapter:
     def _score_group(self, task: str | None, idx: list[int], queries: Sequence[Any], prompts: Sequence[Any],
                      metas: list[dict[str, Any]], rewards: list[float], scores: list[float],
                      comps: list[dict[str, float]], errors: list[float]) -> None:
-        from tagpr_rewards.base import Batch, to_text
+        from tagpr_rewards.base import Batch, score_isolated, to_text
 
         reward = self._reward_for(task)
         responses, ptexts = [], []
@@ -261,16 +283,18 @@ class OpenRLHFRewardAdapter:
             ptexts.append(strip_special_tokens(p, self.special_tokens))
         keys = sorted({k for i in idx for k in metas[i]} - {"reference", "user_id"})
         columns = {k: [metas[i].get(k) for i in idx] for k in keys}
-        batch = Batch.from_inputs(
+        # one mapping of metadata: a label key "prompts"/"completions" cannot collide with the contract
+        batch = Batch.from_columns(
             responses, ptexts,
             [metas[i].get("reference") for i in idx],
             [metas[i].get("user_id") for i in idx],
-            **columns,
+            columns,
         )
-        out = reward.score(batch)
-        if len(out.scores) != len(idx):
-            raise ValueError(f"reward returned {len(out.scores)} scores for {len(idx)} samples")
+        # a sample the reward fails on costs that sample alone (fallback, tagpr/error 1, one ERROR log)
+        out = score_isolated(reward.score, batch, str(getattr(reward, "name", "reward")))
         for j, i in enumerate(idx):
+            if out.errors[j]:
+                continue  # keeps the fallback and tagpr/error 1
             total = _num(out.scores[j])
             rewards[i] = self.none_as if total is None else total
             if self.score_from == "total":
