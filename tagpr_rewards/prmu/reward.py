@@ -49,6 +49,43 @@ def _load_shared(checkpoint: str, device: str, dtype: str | None, cache_size: in
         return _MODELS[key]
 
 
+_WARNED_NO_GROUP: list[bool] = []
+
+
+def _gather_groups(local: dict[tuple[str, str], list[float]]) -> dict[tuple[str, str], list[float]]:
+    """Every process's scores per group (user, query), when ``torch.distributed`` is initialised.
+
+    Group normalisation must see the whole GRPO group, and TRL (accelerate, DeepSpeed) spreads
+    one prompt's generations over processes. Every process calls this once per scored batch
+    (``all_gather_object``; gloo or NCCL). Without an initialised process group but with
+    ``WORLD_SIZE > 1`` the groups cannot be completed: one ERROR says so and each process
+    normalises what it has.
+    """
+    import sys
+
+    dist = None
+    if "torch" in sys.modules:
+        import torch.distributed as dist_mod
+
+        if dist_mod.is_available() and dist_mod.is_initialized() and dist_mod.get_world_size() > 1:
+            dist = dist_mod
+    if dist is None:
+        if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and not _WARNED_NO_GROUP:
+            _WARNED_NO_GROUP.append(True)
+            logger.error("PRMUReward: normalize across WORLD_SIZE=%s processes needs torch.distributed initialised "
+                         "(torchrun/accelerate do it); normalising within this process's batch only, which is "
+                         "wrong when one prompt's generations are spread over processes",
+                         os.environ.get("WORLD_SIZE"))
+        return local
+    parts: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, local)
+    full: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for part in parts:
+        for key, vals in (part or {}).items():
+            full[tuple(key)].extend(vals)  # type: ignore[index]
+    return dict(full)
+
+
 class PRMUReward(Reward):
     """PRMU score of each completion for its user (our reward model; see docs/prmu.md).
 
@@ -57,7 +94,9 @@ class PRMUReward(Reward):
         device: torch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``...).
         dtype: ``"float32"`` (default), ``"bfloat16"`` or ``"float16"`` for the heads.
         normalize: ``"none"``, ``"group"`` (z-score within the completions that share prompt and
-            user, i.e. a GRPO group) or ``"center"`` (subtract the group mean).
+            user, i.e. a GRPO group) or ``"center"`` (subtract the group mean). Under
+            ``torch.distributed`` the group statistics are taken over every process's
+            completions (one ``all_gather_object`` per scored batch).
         batch_size: completions per forward pass.
         use: ``"total"`` (generic + interaction), ``"interaction"`` or ``"generic"``.
         schema: tag schema whose answer tag holds the response; None = ``<answer>`` if present,
@@ -219,8 +258,8 @@ class PRMUReward(Reward):
                     continue
                 generic[i], inter[i] = gj, ij
                 scores[i] = {"total": gj + ij, "interaction": ij, "generic": gj}[self.use]
-            if self.normalize != "none":
-                self._normalise(scores, scorable, qs, us, generic)
+        if self.normalize != "none":  # on every path: across processes this is a collective call
+            self._normalise(scores, scorable, qs, us, generic)
         return RewardOutput(scores, {"generic": generic, "interaction": inter}, reasons, errors)
 
     def _score_isolated(self, qs: list[str], rs: list[str], ps: list[list[Any]], us: list[Any], hs: list[str]
@@ -257,10 +296,13 @@ class PRMUReward(Reward):
         for j, i in enumerate(scorable):
             if generic[i] is not None:
                 groups[(str(us[j]), qs[j])].append(i)
-        for members in groups.values():
+        # the whole group: TRL may spread one prompt's generations over processes
+        full = _gather_groups({k: [float(scores[i]) for i in m] for k, m in groups.items()})  # type: ignore[arg-type]
+        for key, members in groups.items():
             vals = [float(scores[i]) for i in members]  # type: ignore[arg-type]
-            mean = sum(vals) / len(vals)
-            std = math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals))
+            everyone = full.get(key, vals)
+            mean = sum(everyone) / len(everyone)
+            std = math.sqrt(sum((v - mean) ** 2 for v in everyone) / len(everyone))
             for i, v in zip(members, vals):
                 if self.normalize == "center":
                     scores[i] = v - mean
