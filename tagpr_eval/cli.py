@@ -32,28 +32,55 @@ class _UserError(Exception):
     pass
 
 
+def _run_overrides(a: argparse.Namespace) -> dict[str, Any]:
+    """The EvalConfig keys given on the command line: flags, then ``--set`` (which wins)."""
+    from pathlib import Path
+
+    from tagpr_eval.config import ConfigError, EvalConfig, parse_kv_args
+    from tagpr_rewards.config_io import ConfigError as _ConfigError
+    from tagpr_rewards.config_io import apply_overrides
+
+    out: dict[str, Any] = dict(
+        model=a.model, tasks=a.tasks, data=a.data, split=a.split, retriever=a.retriever, k=a.k, prompt=a.prompt,
+        schema=a.schema, limit=a.limit, batch_size=a.batch_size, seed=a.seed, bootstrap=a.bootstrap,
+        plots=False if a.no_plots else None, rewards=False if a.no_rewards else None,
+        progress=False if a.quiet else None,
+    )
+    run_name = getattr(a, "run_name", None)
+    if run_name:  # deprecated: the old meaning, --output PARENT --run-name NAME
+        out.update(output=a.output or "runs", run_name=run_name)
+    elif a.output:  # --output is the run directory itself
+        d = Path(a.output)
+        out.update(output=str(d.parent), run_name=d.name)
+    for key in ("model_args", "gen_kwargs"):  # deprecated --model-args / --gen-kwargs
+        if getattr(a, key, None) is not None:
+            out[key] = parse_kv_args(getattr(a, key), None, key.replace("_", " ").rstrip("s"))
+    if a.device and a.device != "auto":  # auto is every device-taking backend's own default
+        out["model_args"] = {**(out.get("model_args") or {}), "device": a.device}
+    try:
+        sets = apply_overrides({}, a.set, EvalConfig, what="--set")
+    except _ConfigError as e:
+        raise ConfigError(str(e)) from e
+    for k, v in sets.items():
+        if k in ("model_args", "gen_kwargs") and isinstance(out.get(k), dict):
+            v = {**out[k], **v}
+        out[k] = v
+    return out
+
+
 def _cmd_run(a: argparse.Namespace) -> int:
     from tagpr_eval.backends import backend_class
-    from tagpr_eval.config import load_config, parse_kv_args
+    from tagpr_eval.config import GenerationConfig, load_config, parse_kv_args
     from tagpr_eval.report import markdown_table
     from tagpr_eval.runner import evaluate_run
 
-    model_args = None
-    if a.model_args is not None:
-        allowed = backend_class(a.model).ARGS if a.model else None
-        model_args = parse_kv_args(a.model_args, allowed, f"model arg of backend {a.model!r}")
-    gen_kwargs = None
-    if a.gen_kwargs is not None:
-        from tagpr_eval.config import GenerationConfig
-
-        gen_kwargs = parse_kv_args(a.gen_kwargs, GenerationConfig.keys(), "gen kwarg")
-    cfg = load_config(
-        a.config, model=a.model, model_args=model_args, tasks=a.tasks, data=a.data, split=a.split,
-        retriever=a.retriever, k=a.k, prompt=a.prompt, schema=a.schema, output=a.output, run_name=a.run_name,
-        limit=a.limit, batch_size=a.batch_size, gen_kwargs=gen_kwargs, seed=a.seed, bootstrap=a.bootstrap,
-        plots=False if a.no_plots else None, rewards=False if a.no_rewards else None,
-        progress=False if a.no_progress else None,
-    )
+    kw = _run_overrides(a)
+    if kw.get("model_args") is not None:
+        allowed = backend_class(kw["model"]).ARGS if kw.get("model") else None
+        kw["model_args"] = parse_kv_args(kw["model_args"], allowed, f"model arg of backend {kw.get('model')!r}")
+    if kw.get("gen_kwargs") is not None:
+        kw["gen_kwargs"] = parse_kv_args(kw["gen_kwargs"], GenerationConfig.keys(), "gen kwarg")
+    cfg = load_config(a.config, **kw)
     backend_class(cfg.model)  # an unknown backend name fails before any work
     results = evaluate_run(cfg)
     print(markdown_table(results))
@@ -64,8 +91,10 @@ def _cmd_run(a: argparse.Namespace) -> int:
 def _cmd_score(a: argparse.Namespace) -> int:
     from tagpr_eval.results import write_json
     from tagpr_eval.scoring import score_files
+    from tagpr_rewards.cli_options import single_task
 
-    rep = score_files(a.golds, a.preds, bootstrap=a.bootstrap, seed=a.seed, task=a.task)
+    rep = score_files(a.golds, a.preds, bootstrap=a.bootstrap, seed=a.seed,
+                      task=single_task(a.tasks, "tagpr-eval score"))
     for note in rep.notes:
         print(f"note: {note}", file=sys.stderr)
     if a.output:
@@ -85,7 +114,7 @@ def _cmd_compare(a: argparse.Namespace) -> int:
 def _cmd_report(a: argparse.Namespace) -> int:
     from tagpr_eval.report import report_runs
 
-    print(report_runs(a.runs, out_dir=a.plots_dir, plots=not a.no_plots))
+    print(report_runs(a.runs, out_dir=a.output, plots=not a.no_plots))
     return 0
 
 
@@ -109,11 +138,12 @@ def _cmd_ls(a: argparse.Namespace) -> int:
 
 def _cmd_download(a: argparse.Namespace) -> int:
     from tagpr_eval.data.download import download
+    from tagpr_rewards.cli_options import split_tasks
 
-    tasks = [t.strip() for t in a.tasks.split(",") if t.strip()]
+    tasks = split_tasks(a.tasks)
     if [t.lower() for t in tasks] == ["all"]:
         tasks = ["LaMP-1", "LaMP-2", "LaMP-3", "LaMP-4", "LaMP-5", "LaMP-7"]  # LaMP-6 is not public (Avocado/LDC)
-    kw: dict[str, Any] = {"cache_dir": a.cache, "time_split": bool(a.time_split), "progress": not a.no_progress,
+    kw: dict[str, Any] = {"cache_dir": a.output, "time_split": bool(a.time_split), "progress": not a.quiet,
                           "refresh": bool(a.refresh)}
     if a.base_url:
         kw["base_url"] = a.base_url
@@ -123,67 +153,76 @@ def _cmd_download(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser of ``tagpr-eval`` (documented in docs/eval.md)."""
-    p = argparse.ArgumentParser(prog="tagpr-eval", description="LaMP evaluation harness for personalized LLMs.")
-    p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    sub = p.add_subparsers(dest="command", required=True)
+    """The argparse parser of ``tagpr-eval`` (documented in docs/eval.md; the shared grammar of
+    :mod:`tagpr_rewards.cli_options`)."""
+    from tagpr_rewards import cli_options as co
 
-    r = sub.add_parser("run", help="evaluate a model on LaMP tasks (resumable)")
-    r.add_argument("--config", help="YAML file with EvalConfig keys (CLI flags override it)")
-    r.add_argument("--model", help="backend: hf, vllm, openai, baseline, dummy")
-    r.add_argument("--model-args", help="backend args: k=v,k=v or JSON (e.g. pretrained=PATH,dtype=bfloat16)")
-    r.add_argument("--tasks", help="comma-separated tasks (LaMP-2,LaMP-4) or 'all'")
-    r.add_argument("--data", help="LaMP data directory (DIR/LaMP-k/dev_questions.json) or 'synthetic'")
+    p = co.make_parser("tagpr-eval", "LaMP evaluation harness for personalized LLMs.")
+    sub = co.add_subcommands(p)
+
+    r = co.subcommand(sub, "run", "evaluate a model on LaMP tasks (resumable)")
+    r.add_argument("--config", help="YAML file with EvalConfig keys (flags and --set override it)")
+    r.add_argument("--model", help="backend: hf, vllm, openai, baseline, dummy (default: dummy)")
+    co.add_tasks(r, "comma-separated tasks (LaMP-2,LaMP-4) or 'all' (default: all)")
+    r.add_argument("--data", help="LaMP data directory (DIR/LaMP-k/dev_questions.json) or 'synthetic' "
+                                  "(default: synthetic)")
     r.add_argument("--split", help="dev (default), train or test (no golds: predictions only)")
     r.add_argument("--retriever", help="bm25 (default), dense, recency, random, none")
-    r.add_argument("--k", type=int, help="profile items per prompt (default 4)")
+    r.add_argument("--k", type=int, help="profile items per prompt (default: 4)")
     r.add_argument("--prompt", help="lamp (official templates, default) or tagged (tagged reasoning)")
-    r.add_argument("--schema", help="tag schema for --prompt tagged (default personalization-9, ours)")
-    r.add_argument("--output", help="parent directory of run directories (default runs/)")
-    r.add_argument("--run-name", help="run directory name (default: derived from the arguments)")
+    r.add_argument("--schema", help="tag schema for --prompt tagged (default: personalization-9, ours)")
+    co.add_set(r, "the run's EvalConfig (model_args.pretrained=PATH, gen_kwargs.temperature=0.7, k=8, ...)")
+    co.add_device(r, help="model device for the hf backend (auto: CUDA when available, else CPU)")
+    co.add_output(r, "DIR", "the run directory (results.json, predictions, plots); rerunning resumes it "
+                            "(default: runs/<model>-<hash of the arguments>)")
+    co.deprecated(r, "--run-name", new="--output DIR", dest="run_name")
     r.add_argument("--limit", type=int, help="only the first N samples per task")
-    r.add_argument("--batch-size", type=int, help="requests per backend call (default 8)")
-    r.add_argument("--gen-kwargs", help="generation: max_new_tokens, temperature, top_p, do_sample, seed, stop")
-    r.add_argument("--seed", type=int, help="seed for random retrieval, synthetic data and sampling")
+    r.add_argument("--batch-size", type=int, help="requests per backend call (default: 8)")
+    r.add_argument("--seed", type=int, help="seed for random retrieval, synthetic data and sampling (default: 0)")
     r.add_argument("--bootstrap", type=int, help="aggregate ROUGE by a seeded bootstrap with N resamples")
     r.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     r.add_argument("--no-rewards", action="store_true", help="do not compute reward components")
-    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    co.deprecated(r, "--model-args", new="--set model_args.KEY=VALUE", dest="model_args")
+    co.deprecated(r, "--gen-kwargs", new="--set gen_kwargs.KEY=VALUE", dest="gen_kwargs")
+    co.deprecated(r, "--no-progress", new="--quiet", dest="quiet", flag=True)
     r.set_defaults(func=_cmd_run)
 
-    s = sub.add_parser("score", help="score an official-format prediction file (offline eval_task.py)")
+    s = co.subcommand(sub, "score", "score an official-format prediction file (offline eval_task.py)")
     s.add_argument("--golds", required=True, help="outputs file {task, golds: [{id, output}]}")
     s.add_argument("--preds", required=True, help="prediction file, same layout")
-    s.add_argument("--output", help="write the official result dict here (JSON)")
-    s.add_argument("--task", help="check that the files are for this task")
+    co.add_output(s, "FILE", "the official result dict (JSON)")
+    co.add_tasks(s, "check that the files are for this task (one)")
+    co.deprecated(s, "--task", new="--tasks", dest="tasks")
     s.add_argument("--bootstrap", type=int, help="ROUGE by a bootstrap of N resamples (default: exact mean)")
     s.add_argument("--seed", type=int, help="bootstrap seed")
     s.set_defaults(func=_cmd_score)
 
-    c = sub.add_parser("compare", help="relative improvement of NEW_RUN over BASE_RUN")
+    c = co.subcommand(sub, "compare", "relative improvement of NEW_RUN over BASE_RUN")
     c.add_argument("base", metavar="BASE_RUN")
     c.add_argument("new", metavar="NEW_RUN")
     c.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     c.set_defaults(func=_cmd_compare)
 
-    rp = sub.add_parser("report", help="table and plots from saved runs")
+    rp = co.subcommand(sub, "report", "table and plots from saved runs")
     rp.add_argument("runs", nargs="+", metavar="RUN_DIR")
-    rp.add_argument("--plots-dir", help="where to write the PNGs (default: the run dir when one run is given)")
-    rp.add_argument("--no-plots", action="store_true")
+    co.add_output(rp, "DIR", "the directory for the PNG plots (default: the run dir when one run is given)")
+    co.deprecated(rp, "--plots-dir", new="--output", dest="output")
+    rp.add_argument("--no-plots", action="store_true", help="print the table only")
     rp.set_defaults(func=_cmd_report)
 
-    ls = sub.add_parser("ls", help="list tasks, models (backends) or tag schemas")
+    ls = co.subcommand(sub, "ls", "list tasks, models (backends) or tag schemas")
     ls.add_argument("what", choices=["tasks", "models", "schemas"])
     ls.set_defaults(func=_cmd_ls)
 
-    d = sub.add_parser("download", help="fetch the official LaMP files into a cache (resumable)")
-    d.add_argument("--tasks", default="all", help="comma-separated tasks or 'all' (LaMP-6 is not public)")
+    d = co.subcommand(sub, "download", "fetch the official LaMP files into a cache (resumable)")
+    co.add_tasks(d, "comma-separated tasks or 'all' (LaMP-6 is not public)", default="all")
     d.add_argument("--split", default="dev", help="comma-separated: train, dev, test (test has no golds)")
-    d.add_argument("--cache", help="cache directory (default ~/.cache/tagpr/lamp)")
+    co.add_output(d, "DIR", "the data directory, DIR/LaMP-k/{split}_*.json (default: ~/.cache/tagpr/lamp)")
+    co.deprecated(d, "--cache", new="--output", dest="output")
     d.add_argument("--base-url", help="mirror of https://ciir.cs.umass.edu/downloads/LaMP")
     d.add_argument("--time-split", action="store_true", help="the time-based split")
     d.add_argument("--refresh", action="store_true", help="download again and accept new checksums")
-    d.add_argument("--no-progress", action="store_true")
+    co.deprecated(d, "--no-progress", new="--quiet", dest="quiet", flag=True)
     d.set_defaults(func=_cmd_download)
     return p
 

@@ -3,8 +3,9 @@
 Examples::
 
     tagpr-rewards schemas
-    tagpr-rewards score --schema think-answer --task LaMP-2 samples.jsonl --output scored.jsonl
-    tagpr-rewards score --schema personalization-9 --task LaMP-2 --preset stage2 samples.jsonl
+    tagpr-rewards score --sample --tasks LaMP-2 --preset stage2     # the shipped sample completions
+    tagpr-rewards score --schema think-answer --tasks LaMP-2 samples.jsonl --output scored.jsonl
+    tagpr-rewards score --tasks LaMP-2 --preset stage2 --set beta=1.0 samples.jsonl
 
 Input lines are JSON objects with ``completion`` and optional ``reference``, ``user_id``,
 ``prompt`` (any other key becomes a column, e.g. ``profile`` or ``task``). A bad line is
@@ -19,7 +20,7 @@ import math
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import IO, Any, TextIO
 
 from tagpr_rewards.base import Batch, Reward
@@ -34,33 +35,43 @@ def build_scoring_reward(
     preset: str | None,
     prmu_checkpoint: str | None = None,
     config: str | None = None,
+    overrides: Sequence[str] = (),
+    device: str = "cpu",
 ) -> Reward:
     """The reward ``tagpr-rewards score`` runs for these options.
 
     * ``--config FILE``: any reward config (see :func:`tagpr_rewards.presets.build_from_config`);
-    * ``--task`` with ``--preset stage1`` (default when a task is given) or ``stage2``;
+    * ``--tasks`` with ``--preset stage1`` (default when a task is given) or ``stage2``: that
+      preset's config node ``{preset, task, schema[, prmu]}``;
     * neither: the tag rewards alone (format + ``R_tag``).
+
+    ``overrides`` (``--set KEY=VALUE``) edit the config node before it is built.
     """
     from tagpr_rewards import presets
+    from tagpr_rewards.config_io import apply_overrides, load_mapping
     from tagpr_rewards.registry import build_reward
 
     if config:
-        from tagpr_rewards.config_io import load_mapping
-
-        return presets.build_from_config(load_mapping(config, "reward config"), source=config)
-    if task is None:
+        cfg, source = load_mapping(config, "reward config"), config
+    elif task is None:
         if preset is not None:
-            raise ValueError(f"--preset {preset} needs --task (e.g. --task LaMP-2)")
+            raise ValueError(f"--preset {preset} needs --tasks (e.g. --tasks LaMP-2)")
+        if overrides:
+            raise ValueError("--set edits a reward config: give --config FILE or --tasks (a preset's config)")
         return WeightedSum(
             {"format": (build_reward("tag_format", schema=schema), 1.0),
              "tag": (presets.tag_reward(schema), 1.0)},
             name="tags",
         )
-    preset = preset or "stage1"
-    if preset == "stage1":
-        return presets.stage1(task, schema)
-    prmu = build_reward("prmu", checkpoint=prmu_checkpoint) if prmu_checkpoint else None
-    return presets.stage2(task, schema, prmu=prmu)
+    else:
+        cfg = {"preset": preset or "stage1", "task": task, "schema": schema}
+        if prmu_checkpoint and cfg["preset"] == "stage2":
+            cfg["prmu"] = {"checkpoint": prmu_checkpoint, "device": device}
+        source = f"--preset {cfg['preset']}"
+    if overrides:
+        cfg = apply_overrides(cfg, overrides, what="--set")
+        source += " + --set"
+    return presets.build_from_config(cfg, source=source)
 
 
 def _read_lines(path: str, err: TextIO) -> Iterator[tuple[int, dict[str, Any], str | None]]:
@@ -202,51 +213,77 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
+    from tagpr_rewards.cli_options import resolve_device, single_task
     from tagpr_rewards.tags import load_schema
 
+    task = single_task(args.tasks, "tagpr-rewards score")
+    if args.sample == bool(args.file):
+        print("error: give the JSONL file to score, or --sample (not both)", file=sys.stderr)
+        return 2
+    path = sample_path() if args.sample else args.file
     try:
         load_schema(args.schema)
-        if args.task:
+        if task:
             from tagpr_rewards.metrics.lamp import get_task
 
-            get_task(args.task)
-        reward = build_scoring_reward(args.schema, args.task, args.preset, args.prmu_checkpoint, args.config)
+            get_task(task)
+        device = resolve_device(args.device) if args.prmu_checkpoint else "cpu"
+        reward = build_scoring_reward(args.schema, task, args.preset, args.prmu_checkpoint, args.config,
+                                      args.set, device)
     except (KeyError, ValueError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
-    if not os.path.exists(args.file):
-        print(f"error: no such file: {args.file}", file=sys.stderr)
+    if not os.path.exists(path):
+        print(f"error: no such file: {path}", file=sys.stderr)
         return 2
     if args.output:
         from tagpr_rewards.files import atomic_write
 
         result: dict[str, Any] = {}
-        atomic_write(args.output, lambda out: result.update(score_file(args.file, reward, args.schema, out)))
+        atomic_write(args.output, lambda out: result.update(score_file(path, reward, args.schema, out)))
         summary = result
-        print(format_summary(summary))
+        if not args.quiet:
+            print(format_summary(summary))
     else:
-        summary = score_file(args.file, reward, args.schema, sys.stdout)
-        print(format_summary(summary), file=sys.stderr)
+        summary = score_file(path, reward, args.schema, sys.stdout)
+        if not args.quiet:
+            print(format_summary(summary), file=sys.stderr)
     if args.summary_json:
         with open(args.summary_json, "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2)
     return 0
 
 
+def sample_path() -> str:
+    """The sample completions shipped with the package (``tagpr-rewards score --sample``)."""
+    from importlib import resources
+
+    return str(resources.files("tagpr_rewards").joinpath("data", "sample_completions.jsonl"))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tagpr-rewards", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("schemas", help="list the shipped tag schemas and their tags")
+    """The ``tagpr-rewards`` parser (the shared grammar of :mod:`tagpr_rewards.cli_options`)."""
+    from tagpr_rewards import cli_options as co
+
+    p = co.make_parser("tagpr-rewards", __doc__.split("\n")[0], epilog=__doc__.split("\n", 1)[1])
+    sub = co.add_subcommands(p)
+    s = co.subcommand(sub, "schemas", "list the shipped tag schemas and their tags")
     s.set_defaults(func=_cmd_schemas)
-    s = sub.add_parser("score", help="score completions from a JSONL file")
-    s.add_argument("file", help="JSONL with 'completion' (+ optional reference, user_id, prompt, ...)")
+    s = co.subcommand(sub, "score", "score completions from a JSONL file")
+    s.add_argument("file", nargs="?",
+                   help="JSONL with 'completion' (+ optional reference, user_id, prompt, ...); or --sample")
+    s.add_argument("--sample", action="store_true",
+                   help="score the sample completions shipped with tagpr (works from any directory)")
     s.add_argument("--schema", default="personalization-9", help="shipped schema name or YAML path")
-    s.add_argument("--task", help="LaMP task for the task reward, e.g. LaMP-2")
-    s.add_argument("--preset", choices=["stage1", "stage2"], help="reward preset (default with --task: stage1)")
+    co.add_tasks(s, "the LaMP task of the task reward (one), e.g. LaMP-2")
+    co.deprecated(s, "--task", new="--tasks", dest="tasks")
+    s.add_argument("--preset", choices=["stage1", "stage2"], help="reward preset (with --tasks: stage1)")
     s.add_argument("--prmu-checkpoint", help="PRMU checkpoint filling the PRMU slot of stage2")
-    s.add_argument("--config", help="reward config YAML (overrides --task/--preset)")
-    s.add_argument("--output", "-o", help="write per-sample JSONL here (default: stdout)")
-    s.add_argument("--summary-json", help="also write the summary as JSON")
+    s.add_argument("--config", help="reward config YAML/JSON (instead of --tasks/--preset)")
+    co.add_set(s, "the reward config (--config, or the preset's: alpha=1, prmu.normalize=none, ...)")
+    co.add_device(s, help="device of the PRMU (auto: CUDA when available, else CPU)")
+    co.add_output(s, "FILE", "the per-sample scores (JSONL; default: stdout)")
+    s.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
     s.set_defaults(func=_cmd_score)
     return p
 

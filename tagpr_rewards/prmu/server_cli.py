@@ -25,22 +25,26 @@ __all__ = ["build_parser", "build_served_reward", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tagpr-rm", description="OpenRLHF remote reward server (batching).")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("serve", help="serve a reward over HTTP (OpenRLHF remote reward protocol)")
+    """The ``tagpr-rm`` parser (the shared grammar of :mod:`tagpr_rewards.cli_options`)."""
+    from tagpr_rewards import cli_options as co
+
+    p = co.make_parser("tagpr-rm", "OpenRLHF remote reward server (batching).")
+    sub = co.add_subcommands(p, dest="cmd")
+    s = co.subcommand(sub, "serve", "serve a reward over HTTP (OpenRLHF remote reward protocol)")
     s.add_argument("--checkpoint", help="PRMU checkpoint directory (serves PRMU alone without --reward-config)")
     s.add_argument("--reward-config", help="YAML/JSON reward config (preset or reward node)")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=5000)
-    s.add_argument("--device", default="cpu")
-    s.add_argument("--dtype", default=None)
+    co.add_set(s, "the reward config (gamma=0.5, prmu.normalize=none, ...)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (another than loopback: set a token)")
+    s.add_argument("--port", type=int, default=5000, help="TCP port")
+    co.add_device(s, help="device of the PRMU (auto: CUDA when available, else CPU)")
+    s.add_argument("--dtype", default=None, help="PRMU head precision (default: float32)")
     s.add_argument("--normalize", default="none", choices=("none", "group", "center"),
                    help="PRMU-only mode: per-group normalisation")
-    s.add_argument("--max-batch-size", type=int, default=256)
-    s.add_argument("--max-wait-ms", type=float, default=5.0)
+    s.add_argument("--max-batch-size", type=int, default=256, help="samples scored in one batch at most")
+    s.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a request waits to be batched")
     s.add_argument("--no-batching", action="store_true", help="score every request on its own")
-    s.add_argument("--max-body-mb", type=float, default=16.0)
-    s.add_argument("--max-samples", type=int, default=4096)
+    s.add_argument("--max-body-mb", type=float, default=16.0, help="largest request body accepted")
+    s.add_argument("--max-samples", type=int, default=4096, help="most samples in one request")
     s.add_argument("--fallback", type=float, default=0.0, help="reward when the reward raises")
     s.add_argument("--token-env", default="TAGPR_RM_TOKEN",
                    help="environment variable holding the bearer token (unset = no auth)")
@@ -57,10 +61,21 @@ def _read_config(path: str) -> Any:
 
 
 def build_served_reward(checkpoint: str | None = None, reward_config: str | None = None,
-                        device: str = "cpu", dtype: str | None = None, normalize: str = "none") -> Any:
-    """The reward ``tagpr-rm serve`` serves (see the module docstring)."""
+                        device: str = "cpu", dtype: str | None = None, normalize: str = "none",
+                        overrides: Sequence[str] = ()) -> Any:
+    """The reward ``tagpr-rm serve`` serves (see the module docstring); ``overrides`` are the
+    ``--set KEY=VALUE`` edits of the reward config."""
+    if overrides and not reward_config:
+        raise SystemExit("tagpr-rm: error: --set edits the reward config: give --reward-config FILE")
     if reward_config:
         cfg = _read_config(reward_config)
+        if overrides:
+            from tagpr_rewards.config_io import ConfigError, apply_overrides
+
+            try:
+                cfg = apply_overrides(cfg, overrides, what="--set")
+            except ConfigError as e:
+                raise SystemExit(f"tagpr-rm: error: {e}") from e
         if isinstance(cfg, dict) and checkpoint and cfg.get("preset") == "stage2" and not cfg.get("prmu"):
             cfg = {**cfg, "prmu": {"checkpoint": checkpoint, "device": device, "dtype": dtype}}
         try:
@@ -77,13 +92,16 @@ def build_served_reward(checkpoint: str | None = None, reward_config: str | None
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from tagpr_rewards.cli_options import resolve_device, setup_logging
+
+    setup_logging(args, fmt="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = os.environ.get(args.token_env)
     if token is not None and not token.strip():
         # an empty variable used to mean "no auth", silently: refuse it
         raise SystemExit(f"tagpr-rm serve: ${args.token_env} is set but empty; set it to a secret token, "
                          f"or unset it to serve without auth")
-    reward = build_served_reward(args.checkpoint, args.reward_config, args.device, args.dtype, args.normalize)
+    reward = build_served_reward(args.checkpoint, args.reward_config, resolve_device(args.device), args.dtype,
+                                 args.normalize, args.set)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger("tagpr_rewards.prmu.server").warning(
             "binding %s: the reward server is reachable from other machines%s", args.host,

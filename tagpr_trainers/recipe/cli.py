@@ -3,10 +3,10 @@
 Usage::
 
     tagpr-train all --config tiny-cpu                      # the whole pipeline, offline, on CPU
-    tagpr-train sft --config tiny-cpu sft.epochs=1         # one stage, dotted key=value overrides
+    tagpr-train sft --config tiny-cpu --set sft.epochs=1   # one stage, dotted key=value overrides
     tagpr-train all --config qwen2.5-7b-gpu --dry-run      # build everything, one batch, no training
     tagpr-train configs                                    # list the shipped configs
-    tagpr-train show --config tiny-cpu rl.stage2.reward.gamma=1   # print the resolved config
+    tagpr-train show --config tiny-cpu --set rl.stage2.reward.gamma=1   # print the resolved config
 
 >>> main(["configs"])  # doctest: +ELLIPSIS
 cuda-smoke...
@@ -16,7 +16,6 @@ cuda-smoke...
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,27 +26,52 @@ COMMANDS = ("data", "sft", "prmu", "rl", "eval", "all")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="tagpr-train",
-        description="Run the TagPR training recipe: data, sft, prmu, rl (stage 1 then 2), eval, or all.",
-        epilog="Overrides are dotted key=value pairs after the options, e.g. sft.epochs=1 run.output_dir=runs/x. "
-               "See docs/recipe.md.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
-        sp = sub.add_parser(name, help="the whole pipeline" if name == "all" else f"the {name} stage")
+    """The ``tagpr-train`` parser (the shared grammar of :mod:`tagpr_rewards.cli_options`)."""
+    from tagpr_rewards import cli_options as co
+
+    p = co.make_parser(
+        "tagpr-train",
+        "Run the TagPR training recipe: data, sft, prmu, rl (stage 1 then 2), eval, or all.",
+        epilog="Overrides: --set KEY=VALUE with dotted config keys, e.g. --set sft.epochs=1. See docs/recipe.md.")
+    sub = co.add_subcommands(p)
+
+    def config_options(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--config", "-c", required=True, help="shipped config name (tiny-cpu, …) or a YAML path")
+        co.add_set(sp, "the recipe config (sft.epochs=1, rl.stage2.max_steps=20, ...)")
+        co.add_tasks(sp, "LaMP tasks to train on (same as --set data.tasks=[...]; default: the config's)")
+        co.add_device(sp, default=None, help="auto (CUDA when available, else CPU), cpu or cuda; same as "
+                                             "--set run.device=... (default: the config's, normally auto)")
+        co.add_output(sp, "DIR", "the run directory; rerunning resumes it (same as --set run.output_dir=DIR; "
+                                 "default: the config's)")
+        sp.add_argument("overrides", nargs="*", metavar="key=value", help=argparse.SUPPRESS)  # deprecated
+
+    for name in COMMANDS:
+        sp = co.subcommand(sub, name, "the whole pipeline" if name == "all" else f"the {name} stage")
+        config_options(sp)
         sp.add_argument("--dry-run", action="store_true",
                         help="build every component and run one batch through it, without training")
         sp.add_argument("--force", action="store_true", help="rerun stages that are already done")
-        sp.add_argument("--quiet", "-q", action="store_true", help="no progress bars, warnings only")
-        sp.add_argument("--output", "-o", metavar="DIR",
-                        help="run directory (same as the override run.output_dir=DIR)")
-        sp.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
-    sub.add_parser("configs", help="list the shipped configs")
-    sp = sub.add_parser("show", help="print the resolved config")
-    sp.add_argument("--config", "-c", required=True)
-    sp.add_argument("overrides", nargs="*", metavar="key=value")
+    co.subcommand(sub, "configs", "list the shipped configs")
+    sp = co.subcommand(sub, "show", "print the resolved config")
+    config_options(sp)
     return p
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` plus the shortcut flags, as dotted overrides (positional ones are deprecated)."""
+    from tagpr_rewards.cli_options import split_tasks, warn_deprecated
+
+    out = []
+    if args.overrides:
+        warn_deprecated("positional key=value overrides", "--set key=value", "tagpr-train")
+        out += list(args.overrides)
+    if args.tasks:
+        out.append(f"data.tasks=[{', '.join(split_tasks(args.tasks))}]")
+    if args.device:
+        out.append(f"run.device={args.device}")
+    if args.output:
+        out.append(f"run.output_dir={args.output}")
+    return out + list(args.set)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,11 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in list_configs():
             print(name)
         return 0
-    overrides = list(args.overrides)
-    if getattr(args, "output", None):
-        overrides.append(f"run.output_dir={args.output}")
     try:
-        cfg = load_recipe_config(args.config, overrides)
+        cfg = load_recipe_config(args.config, _overrides(args))
     except RecipeConfigError as e:
         print(f"tagpr-train: error: {e}", file=sys.stderr)
         return 2
@@ -77,8 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end="")
         return 0
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from tagpr_rewards.cli_options import setup_logging
+
+    setup_logging(args, fmt="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from tagpr_trainers.recipe.runner import run_recipe
 
     out = run_recipe(cfg, args.command, dry_run=args.dry_run, force=args.force, progress=not args.quiet)
