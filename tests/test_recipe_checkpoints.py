@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tagpr_trainers.recipe.checkpoints import (
     atomic_write_json,
     checkpoint_problem,
@@ -121,3 +123,55 @@ def test_a_changed_config_on_a_finished_stage_is_refused_and_config_yaml_kept(tm
     # an older marker without inputs is trusted (with a warning)
     mark_done(tmp_path, "prmu", {})
     assert other.changed_inputs("prmu") is None and other.check_inputs("prmu") is True
+
+
+@pytest.mark.integration
+def test_rl_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    """RL stage 1 killed after checkpoint 2 and resumed (a new trainer, as a new process builds it)
+    gives the same per-step rewards and the same final weights as 4 uninterrupted steps: TRL and
+    transformers restore the optimizer, scheduler, RNG states (python, numpy, torch) and skip the
+    sampler to the checkpoint's step. The bound is 0 (bit-identical) on CPU in float32."""
+    import json as _json
+
+    import torch
+    from transformers import TrainerCallback, set_seed
+
+    from tagpr_eval.tiny_model import build_tiny_model
+    from tagpr_trainers.recipe.config import load_recipe_config
+    from tagpr_trainers.recipe.context import RunContext
+    from tagpr_trainers.recipe.stages.rl import build_reward, build_trainer
+
+    model_dir = str(build_tiny_model(tmp_path / "model", vocab_size=400, hidden_size=32, num_layers=2))
+    profile = _json.dumps([{"id": "1", "tag": "sci-fi", "description": "a space film"}])
+    rows = [{"prompt": [{"role": "user", "content": f"Tag movie {i}: a crew lost in space"}], "reference": "sci-fi",
+             "user_id": f"u{i}", "profile": profile, "task": "LaMP-2", "query": "a crew lost in space", "id": str(i)}
+            for i in range(6)]
+
+    def trainer(out: str) -> Any:
+        ctx = RunContext(load_recipe_config("tiny-cpu", [
+            f"run.output_dir={out}", "run.device=cpu", "rl.stage1.max_steps=4", "rl.stage1.save_steps=2",
+            "rl.stage1.batch_size=4", "rl.stage1.num_generations=2", "rl.stage1.max_completion_length=8",
+            "rl.stage1.reward.format_credit=0.5"]), progress=False)
+        set_seed(0)  # what tagpr-train does when it starts
+        return build_trainer(ctx, "rl1", model_dir, build_reward(ctx, "rl1"), rows), ctx
+
+    class KillAfterCheckpoint(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            control.should_training_stop = state.global_step == 2
+
+    full, _ = trainer(str(tmp_path / "a"))
+    full.train()
+    part, ctx = trainer(str(tmp_path / "b"))
+    part.add_callback(KillAfterCheckpoint())
+    part.train()
+    resumed, _ = trainer(str(tmp_path / "b"))
+    resumed.train(resume_from_checkpoint=str(latest_checkpoint(ctx.path("rl1_trainer"))))
+
+    def rewards(t: Any) -> list[float]:
+        return [h["reward"] for h in t.state.log_history if "reward" in h]
+
+    assert len(rewards(full)) == 4 and rewards(resumed) == rewards(full)
+    assert any(h["reward_std"] > 0 for h in full.state.log_history if "reward_std" in h)  # the policy moves
+    a, b = dict(full.model.named_parameters()), dict(resumed.model.named_parameters())
+    assert max(float((a[k] - b[k]).detach().abs().max()) for k in a) == 0.0
+    assert not all(torch.equal(a[k], v) for k, v in part.model.named_parameters())  # steps 3-4 did change it
