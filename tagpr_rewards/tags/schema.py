@@ -5,10 +5,10 @@ A schema is a YAML file (see ``schemas/*.yaml`` and docs/tags.md). :func:`load_s
 shipped name or a path and returns a frozen, hashable, picklable :class:`TagSchema`.
 
 The *order* is a regular expression over tag names: names are tokens separated by whitespace,
-with ``( )`` for grouping, ``|`` for alternatives and the postfix operators ``? * +``. It is
-compiled twice: to a Python regex over one private-use character per tag (``order_regex``, for
-reading and cross-checks) and to a Glushkov automaton (epsilon-free NFA, one state per tag
-occurrence) that decides acceptance in linear time and drives the exact partial credit of
+with ``( )`` for grouping, ``|`` for alternatives and the postfix operators ``? * +``. Its
+compiler lives in :mod:`tagpr_rewards.tags.order`: a Python regex over one private-use
+character per tag (``order_regex``, for reading and cross-checks) and a Glushkov automaton
+(``automaton``) that decides acceptance in linear time and drives the exact partial credit of
 :class:`~tagpr_rewards.tags.rewards.TagOrderReward`.
 
 >>> s = load_schema("think-answer")
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tagpr_rewards.registry import suggest, unknown_name_error
+from tagpr_rewards.tags.order import OrderAutomaton, compile_order
 
 TAG_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
 
@@ -52,227 +53,6 @@ SCHEMA_KEYS = (
     "unknown_tags",
 )
 _REQUIRED_KEYS = ("name", "tags", "answer_tag")
-
-
-# --------------------------------------------------------------------------------------------
-# order expressions: tokenizer, parser (to a small AST), Python regex and Glushkov automaton
-# --------------------------------------------------------------------------------------------
-
-_ORDER_TOKEN_RE = re.compile(r"\s*(?:([A-Za-z][A-Za-z0-9_-]*)|([()|?*+])|(\S))")
-
-# AST nodes as tuples: ("sym", name) | ("cat", [nodes]) | ("alt", [nodes]) | (op, node) for op in ?*+
-
-
-def _tokenize_order(expr: str) -> list[tuple[str, str]]:
-    toks: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(expr):
-        m = _ORDER_TOKEN_RE.match(expr, pos)
-        if m is None:  # only trailing whitespace left
-            break
-        pos = m.end()
-        if m.group(1):
-            toks.append(("name", m.group(1)))
-        elif m.group(2):
-            toks.append(("op", m.group(2)))
-        elif m.group(3):
-            raise ValueError(
-                f"order: unexpected character {m.group(3)!r} at offset {m.start(3)}; allowed are tag "
-                "names, whitespace, ( ) | ? * +"
-            )
-    return toks
-
-
-class _OrderParser:
-    """Recursive-descent parser: alt := cat ('|' cat)*; cat := rep*; rep := atom [?*+]*;
-    atom := NAME | '(' alt ')'."""
-
-    def __init__(self, toks: list[tuple[str, str]], names: set[str]) -> None:
-        self.toks = toks
-        self.i = 0
-        self.names = names
-
-    def peek(self) -> tuple[str, str] | None:
-        return self.toks[self.i] if self.i < len(self.toks) else None
-
-    def parse(self) -> Any:
-        node = self.alt()
-        if self.peek() is not None:
-            raise ValueError(f"order: unexpected {self.peek()[1]!r} (token {self.i + 1})")  # type: ignore[index]
-        return node
-
-    def alt(self) -> Any:
-        branches = [self.cat()]
-        while self.peek() == ("op", "|"):
-            self.i += 1
-            branches.append(self.cat())
-        return branches[0] if len(branches) == 1 else ("alt", branches)
-
-    def cat(self) -> Any:
-        items = []
-        while True:
-            t = self.peek()
-            if t is None or t == ("op", "|") or t == ("op", ")"):
-                break
-            items.append(self.rep())
-        return items[0] if len(items) == 1 else ("cat", items)
-
-    def rep(self) -> Any:
-        node = self.atom()
-        while self.peek() in (("op", "?"), ("op", "*"), ("op", "+")):
-            node = (self.peek()[1], node)  # type: ignore[index]
-            self.i += 1
-        return node
-
-    def atom(self) -> Any:
-        t = self.peek()
-        if t is None:
-            raise ValueError("order: expression ends where a tag name or '(' was expected")
-        kind, val = t
-        self.i += 1
-        if kind == "name":
-            if val not in self.names:
-                hint = suggest(val, self.names)
-                raise ValueError(
-                    f"order: unknown tag {val!r}" + (f"; {hint}" if hint else "")
-                    + f" (tags: {', '.join(sorted(self.names))})"
-                )
-            return ("sym", val)
-        if val == "(":
-            node = self.alt()
-            if self.peek() != ("op", ")"):
-                raise ValueError("order: '(' is never closed")
-            self.i += 1
-            return node
-        raise ValueError(f"order: operator {val!r} at token {self.i} has nothing to apply to")
-
-
-def _to_python_regex(node: Any, chars: dict[str, str]) -> str:
-    kind = node[0]
-    if kind == "sym":
-        return re.escape(chars[node[1]])
-    if kind == "cat":
-        return "".join(_to_python_regex(n, chars) for n in node[1])
-    if kind == "alt":
-        return "(?:" + "|".join(_to_python_regex(n, chars) for n in node[1]) + ")"
-    return "(?:" + _to_python_regex(node[1], chars) + ")" + kind
-
-
-def _glushkov(node: Any) -> tuple[tuple[str, ...], frozenset[int], frozenset[int], bool,
-                                  tuple[frozenset[int], ...]]:
-    """Position automaton of ``node``: (symbol per position, first, last, nullable, follow)."""
-    syms: list[str] = []
-    follow: list[set[int]] = []
-
-    def walk(n: Any) -> tuple[frozenset[int], frozenset[int], bool]:
-        kind = n[0]
-        if kind == "sym":
-            p = len(syms)
-            syms.append(n[1])
-            follow.append(set())
-            return frozenset([p]), frozenset([p]), False
-        if kind == "cat":
-            first: frozenset[int] = frozenset()
-            last: frozenset[int] = frozenset()
-            nullable = True
-            for child in n[1]:
-                f, la, nu = walk(child)
-                for p in last:
-                    follow[p] |= f
-                if nullable:
-                    first = first | f
-                last = (last | la) if nu else la
-                nullable = nullable and nu
-            return first, last, nullable
-        if kind == "alt":
-            first, last, nullable = frozenset(), frozenset(), False
-            for child in n[1]:
-                f, la, nu = walk(child)
-                first, last, nullable = first | f, last | la, nullable or nu
-            return first, last, nullable
-        f, la, nu = walk(n[1])
-        if kind in ("*", "+"):
-            for p in la:
-                follow[p] |= f
-        return f, la, nu or kind in ("*", "?")
-
-    if node == ("cat", []):  # empty expression: accepts only the empty sequence
-        return (), frozenset(), frozenset(), True, ()
-    first, last, nullable = walk(node)
-    # state 0 = start; position p is state p + 1
-    return tuple(syms), first, last, nullable, tuple(frozenset(s) for s in follow)
-
-
-@dataclass(frozen=True)
-class OrderAutomaton:
-    """Glushkov automaton of an order expression (epsilon-free NFA).
-
-    States are ``0`` (start) and ``p + 1`` for each tag occurrence ``p`` in the expression;
-    entering state ``p + 1`` emits ``symbols[p]``. ``succ[q]`` lists the successor states of ``q``,
-    ``final`` the accepting states and ``dist[q][r]`` the fewest tags emitted to go from ``q``
-    to ``r`` (``-1`` when unreachable).
-    """
-
-    symbols: tuple[str, ...]
-    succ: tuple[tuple[int, ...], ...]
-    final: frozenset[int]
-    dist: tuple[tuple[int, ...], ...]
-    #: shortest number of tags from each state to acceptance (-1 when impossible)
-    to_final: tuple[int, ...]
-    #: like ``dist`` but with at least one step (so ``step_dist[q][q]`` is the shortest cycle)
-    step_dist: tuple[tuple[int, ...], ...] = ()
-    #: states entered by each tag (``{tag: (state, ...)}`` as sorted pairs)
-    states_of: tuple[tuple[str, tuple[int, ...]], ...] = ()
-
-    @classmethod
-    def build(cls, node: Any) -> OrderAutomaton:
-        syms, first, last, nullable, follow = _glushkov(node)
-        n = len(syms) + 1
-        succ = [tuple(sorted(p + 1 for p in first))] + [tuple(sorted(p + 1 for p in f)) for f in follow]
-        final = frozenset({p + 1 for p in last} | ({0} if nullable else set()))
-        dist = []
-        for q in range(n):  # BFS from every state (automata are tiny)
-            d = [-1] * n
-            d[q] = 0
-            frontier = [q]
-            while frontier:
-                nxt = []
-                for a in frontier:
-                    for b in succ[a]:
-                        if d[b] < 0:
-                            d[b] = d[a] + 1
-                            nxt.append(b)
-                frontier = nxt
-            dist.append(tuple(d))
-        to_final = tuple(
-            min((dist[q][f] for f in final if dist[q][f] >= 0), default=-1) for q in range(n)
-        )
-        step_dist = []
-        for q in range(n):
-            row = []
-            for r in range(n):
-                cands = [dist[x][r] + 1 for x in succ[q] if dist[x][r] >= 0]
-                row.append(min(cands) if cands else -1)
-            step_dist.append(tuple(row))
-        states_of: dict[str, list[int]] = {}
-        for p, sym in enumerate(syms):
-            states_of.setdefault(sym, []).append(p + 1)
-        return cls(syms, tuple(succ), final, tuple(dist), to_final, tuple(step_dist),
-                   tuple(sorted((k, tuple(v)) for k, v in states_of.items())))
-
-    @property
-    def n_states(self) -> int:
-        return len(self.succ)
-
-    def accepts(self, seq: Sequence[str]) -> bool:
-        """Whether the automaton accepts ``seq`` (set simulation, linear in ``len(seq)``)."""
-        states = {0}
-        syms, succ = self.symbols, self.succ
-        for tag in seq:
-            states = {r for q in states for r in succ[q] if syms[r - 1] == tag}
-            if not states:
-                return False
-        return not states.isdisjoint(self.final)
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,6 +107,8 @@ class TagSchema:
     name_key: str = field(default="", compare=False)
     automaton: OrderAutomaton | None = field(default=None, compare=False, repr=False)
     order_regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    #: the order expression's AST (see :mod:`tagpr_rewards.tags.order`; ``None`` without order)
+    order_ast: Any = field(default=None, compare=False, repr=False)
     _chars: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
     _known: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
@@ -336,15 +118,10 @@ class TagSchema:
         object.__setattr__(self, "_chars", chars)
         object.__setattr__(self, "_known", frozenset(names))
         if self.order is not None:
-            toks = _tokenize_order(self.order)
-            ast = _OrderParser(toks, set(names)).parse()
-            pattern = _to_python_regex(ast, dict(chars))
-            try:
-                rx = re.compile(pattern)
-            except re.error as e:  # pragma: no cover - our AST always yields valid regex
-                raise ValueError(f"order: cannot compile {self.order!r}: {e}") from e
+            ast, rx, aut = compile_order(self.order, frozenset(names), dict(chars))
+            object.__setattr__(self, "order_ast", ast)
             object.__setattr__(self, "order_regex", rx)
-            object.__setattr__(self, "automaton", OrderAutomaton.build(ast))
+            object.__setattr__(self, "automaton", aut)
         payload = json.dumps(
             [self.name, self.tags, self.answer_tag, self.wrapper, self.required, self.max_count,
              self.default_max_count, self.max_tags, self.order, self.allow_text_outside,
