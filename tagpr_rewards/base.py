@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +29,26 @@ from typing import Any
 
 logger = logging.getLogger("tagpr_rewards")
 
-#: Completions longer than this many characters are truncated before parsing; the
-#: overlong penalty still sees the original length (``Batch.lengths``).
-MAX_COMPLETION_CHARS = 200_000
+
+def _cap_from_env(default: int = 200_000) -> int:
+    raw = os.environ.get("TAGPR_MAX_COMPLETION_CHARS", "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"TAGPR_MAX_COMPLETION_CHARS must be a positive integer, got {raw!r}")
+    return value
+
+
+#: Completions longer than this many characters are cut to it by :meth:`Batch.from_inputs`
+#: (bounding every reward's cost); the tag rewards say so in their reason (``capped: ...``)
+#: and the overlong penalty still sees the original length (``Batch.lengths``). Default
+#: 200,000; set the environment variable ``TAGPR_MAX_COMPLETION_CHARS`` (read at import, so it
+#: reaches trainer and server processes) or assign this attribute. See docs/tags.md.
+MAX_COMPLETION_CHARS = _cap_from_env()
 
 
 def to_text(value: Any) -> tuple[str, str | None]:

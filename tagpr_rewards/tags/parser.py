@@ -2,7 +2,7 @@
 
 Every tag reward is a predicate over :class:`TagParse`, and :func:`batch_parses` memoises the
 parses on the :class:`~tagpr_rewards.base.Batch`, so each completion is scanned once per schema
-however many tag rewards run.
+however many tag rewards run. Parse cost is linear in length, tag count and nesting depth.
 
 Tokens. One compiled regex finds ``<name>`` and ``</name>`` where ``name`` matches
 ``[A-Za-z][A-Za-z0-9_-]*`` (no attributes, no spaces, case-sensitive). A token whose name is a
@@ -29,7 +29,14 @@ text_outside        non-whitespace text outside every tag (only when the schema 
 empty_step          a step or answer tag whose content is only whitespace
 missing_wrapper     the schema has a wrapper and a step tag is not inside it (or no wrapper)
 not_text            the completion was not a string (it is parsed as ``""``)
+too_deep            more than ``MAX_DEPTH`` (64) tags open at once: the scan stops there and the
+                    rest of the completion is not parsed (the parse stays linear in length and
+                    depth; such a completion is invalid anyway)
 ==================  ===========================================================================
+
+Speed. A valid completion in the schema's order is recognised by one compiled expression per
+schema (:class:`FastMatcher`) without a Python loop; the full scan runs only for the rest (to
+say what is wrong) and for spans of wrapped chains.
 
 >>> from tagpr_rewards.tags import load_schema
 >>> p = parse_tags("<think>hmm</think><answer> 42 </answer>", load_schema("think-answer"))
@@ -42,9 +49,11 @@ not_text            the completion was not a string (it is parsed as ``""``)
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from tagpr_rewards.base import Batch, to_text
+from tagpr_rewards.tags.order import render
 from tagpr_rewards.tags.schema import TagSchema, load_schema
 
 #: ``<name>`` or ``</name>``; group 1 is "/" for closing tags, group 2 the name
@@ -53,6 +62,10 @@ _NON_WS = re.compile(r"\S")
 
 #: at most this many errors are stored per parse (adversarial inputs can have millions)
 MAX_ERRORS = 64
+
+#: at most this many tags may be open at once; the scan stops at a deeper opening tag with a
+#: ``too_deep`` error (keeps the parse linear: no span's content is copied more than this often)
+MAX_DEPTH = 64
 
 ERROR_CODES = (
     "unknown_tag",
@@ -67,6 +80,7 @@ ERROR_CODES = (
     "empty_step",
     "missing_wrapper",
     "not_text",
+    "too_deep",
 )
 
 
@@ -98,9 +112,11 @@ class TagParse:
         answer: stripped content of the first closed answer tag (``None`` when there is none).
         n_tokens: number of schema tag tokens seen (opening and closing).
         valid: no structural error.
+        order_accepted: ``True`` when the fast path already decided the tag sequence is in the
+            schema's order, ``None`` when nobody decided yet (not part of equality).
     """
 
-    __slots__ = ("_spans", "_parts", "errors", "tag_sequence", "answer", "n_tokens")
+    __slots__ = ("_spans", "_seq", "_n_tokens", "_text", "_matcher", "errors", "answer", "order_accepted")
 
     def __init__(
         self,
@@ -109,33 +125,46 @@ class TagParse:
         tag_sequence: list[str] | None = None,
         answer: str | None = None,
         n_tokens: int = 0,
-        _parts: list[str] | None = None,
     ) -> None:
-        # spans are built lazily from the split parts on the fast path (most rewards only
-        # read tag_sequence / answer / errors)
-        self._spans = spans if spans is not None or _parts is not None else []
-        self._parts = _parts
+        self._spans: list[TagSpan] | None = [] if spans is None else spans
+        self._seq: list[str] | None = [] if tag_sequence is None else tag_sequence
+        self._text: str | None = None
+        self._matcher: FastMatcher | None = None
+        self._n_tokens = n_tokens
         self.errors: list[TagError] = [] if errors is None else errors
-        self.tag_sequence: list[str] = [] if tag_sequence is None else tag_sequence
         self.answer = answer
-        self.n_tokens = n_tokens
+        self.order_accepted: bool | None = None
+
+    # the fast path fills _text/_matcher and leaves spans and the tag sequence to be read from
+    # the text on first use (format and order need neither)
 
     @property
     def spans(self) -> list[TagSpan]:
         if self._spans is None:
-            parts = self._parts or []
-            spans = []
-            pos = 0
-            # parts: [gap, slash, name, content, slash, name, gap, ...]
-            for k in range(0, len(parts) - 1, 6):
-                start = pos + len(parts[k])
-                tag, content = parts[k + 2], parts[k + 3]
-                end = start + len(tag) * 2 + len(content) + 5  # <tag>content</tag>
-                spans.append(TagSpan(tag, start, end, content))
-                pos = end
-            self._spans = spans
-            self._parts = None
+            assert self._matcher is not None and self._text is not None
+            self._spans = self._matcher.spans(self._text)
         return self._spans
+
+    @property
+    def tag_sequence(self) -> list[str]:
+        if self._seq is None:
+            assert self._matcher is not None and self._text is not None
+            self._seq = self._matcher.tags(self._text)
+        return self._seq
+
+    @tag_sequence.setter
+    def tag_sequence(self, value: list[str]) -> None:
+        self._seq = value
+
+    @property
+    def n_tokens(self) -> int:
+        if self._n_tokens < 0:  # fast path: every tag is a pair (plus the wrapper's pair)
+            self._n_tokens = 2 * len(self.tag_sequence) + (2 if self._matcher and self._matcher.wrapped else 0)
+        return self._n_tokens
+
+    @n_tokens.setter
+    def n_tokens(self, value: int) -> None:
+        self._n_tokens = value
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TagParse):
@@ -151,10 +180,13 @@ class TagParse:
 
     def __getstate__(self) -> dict[str, Any]:
         return {"spans": self.spans, "errors": self.errors, "tag_sequence": self.tag_sequence,
-                "answer": self.answer, "n_tokens": self.n_tokens}
+                "answer": self.answer, "n_tokens": self.n_tokens, "order_accepted": self.order_accepted}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        order_accepted = state.pop("order_accepted", None)
         self.__init__(**state)  # type: ignore[misc]
+        self.order_accepted = order_accepted
 
     @property
     def valid(self) -> bool:
@@ -193,7 +225,11 @@ class TagParse:
 
 
 def parse_tags(text: Any, schema: TagSchema | str) -> TagParse:
-    """Parse ``text`` against ``schema`` in one linear scan. Never raises on any ``text``.
+    """Parse ``text`` against ``schema`` in linear time. Never raises on any ``text``.
+
+    A completion that is valid *and* in the schema's order is recognised by the schema's one
+    compiled expression (:func:`fast_matcher`); everything else gets the full single-pass scan,
+    which reports every error. Both give the same parse (tested property).
 
     Args:
         text: the completion (non-strings are converted like :func:`tagpr_rewards.base.to_text`
@@ -209,116 +245,155 @@ def parse_tags(text: Any, schema: TagSchema | str) -> TagParse:
     """
     if not isinstance(schema, TagSchema):
         schema = load_schema(schema)
-    if isinstance(text, str) and not schema.wrapper:
-        fast = _parse_flat(text, schema)
+    if type(text) is str:
+        fast = fast_matcher(schema).parse(text)
         if fast is not None:
             return fast
     return _parse_scan(text, schema)
 
 
-def _parse_flat(text: str, schema: TagSchema) -> TagParse | None:
-    """Fast path for flat chains: ``<a>..</a> <b>..</b> ... <answer>..</answer>``, possibly
-    cut off after a last opening tag (a truncated generation: ``... <answer>sci-``).
+# --------------------------------------------------------------------------------------------
+# the fast path: one compiled expression per schema
+# --------------------------------------------------------------------------------------------
 
-    Splitting in C and checking the shape with list operations avoids the per-token match
-    objects and the stack. Returns ``None`` unless every tag token is a known tag and the
-    tokens alternate ``<t>`` / ``</t>`` (then :func:`_parse_scan` runs). Valid chains are
-    recognised without a Python loop; flat chains with errors (missing or repeated answer,
-    text after the answer, empty steps, stray text, a trailing unclosed tag) get one loop over
-    the tag pairs. Both give exactly the parse :func:`_parse_scan` gives (tested property).
+_NAME = r"[A-Za-z][A-Za-z0-9_-]*"
+_OPEN_RE = re.compile(rf"<({_NAME})>")
+
+
+class FastMatcher:
+    """The schema's fast path: one compiled regular expression that fully matches exactly the
+    completions the full scan finds valid *and* (when the order is deterministic) in order.
+
+    The expression is the schema's order expression with every tag ``t`` replaced by
+    ``<t>content</t>`` (content: at least one non-whitespace character, no tag token) followed
+    by the text allowed between tags; the answer tag is followed by whitespace and the end.
+    Its quantifiers are possessive (no backtracking) when the order's automaton is
+    deterministic; otherwise (or without an order) the expression checks the structure only and
+    the order is left to the automaton (``order_in_regex`` is False). A second, stricter
+    compilation of the same expression (no ``<`` at all outside tag tokens: the common case,
+    twice as fast) is tried first; the general one decides when it fails.
+
+    :meth:`parse` returns the :class:`TagParse` of a matching completion (answer captured by
+    the expression; tag sequence and spans read from the text on first use) and ``None`` for
+    everything else, which the full scan then parses.
+
+    >>> m = fast_matcher(load_schema("think-answer"))
+    >>> m.order_in_regex, m.parse("<think>a</think><answer>b</answer>").valid
+    (True, True)
+    >>> m.parse("<answer>b</answer><think>a</think>") is None   # left to the full scan
+    True
     """
-    parts = TAG_TOKEN_RE.split(text)
-    # parts: [gap0, slash, name, content, slash, name, gap1, ...]: 6 entries per tag pair
-    n_pairs, rem = divmod(len(parts) - 1, 6)
-    known = schema._known
-    trailing: str | None = None
-    if rem:
-        if rem != 3 or parts[-3] or parts[-2] not in known:
-            return None
-        trailing = parts[-2]
-        parts = parts[:-3]  # ends with the gap before the trailing opening tag
-    elif not n_pairs:
-        return None
-    names = parts[2::3]
-    tags = names[0::2]
-    if tags != names[1::2] or any(parts[1::6]) or parts[4::6].count("/") != n_pairs:
-        return None
-    if not known.issuperset(tags):
-        return None
-    answer_tag = schema.answer_tag
-    contents = parts[3::6]
-    if (trailing is None and tags[-1] == answer_tag and tags.count(answer_tag) == 1
-            and all(map(str.strip, contents)) and not parts[-1].strip()
-            and (schema.allow_text_outside or not "".join(parts[0::6]).strip())):
-        return TagParse(None, [], tags, contents[-1].strip(), 2 * n_pairs, parts)
-    return _flat_with_errors(parts, tags, contents, trailing, schema)
+
+    def __init__(self, schema: TagSchema) -> None:
+        self.schema = schema
+        known = sorted(schema._known)
+        structural = known + ([schema.wrapper] if schema.wrapper else [])
+        if schema.unknown_tags == "error":  # every tag token is structure (or an error)
+            tail = rf"/?{_NAME}>"
+            opens = _OPEN_RE
+        else:  # only schema tokens are structure
+            alt = "|".join(re.escape(t) for t in sorted(structural, key=len, reverse=True))
+            tail = rf"/?(?:{alt})>"
+            opens = re.compile(rf"<({alt})>")
+        aut = schema.automaton
+        self.order_in_regex = aut is None or aut.deterministic
+        self.wrapped = bool(schema.wrapper)
+        general = self._compile(rf"[^<]*+(?:<(?!{tail})[^<]*+)*+", rf"(?=\s*+(?:[^\s<]|<(?!{tail})))")
+        strict = self._compile(r"[^<]*+", r"(?=\s*+[^\s<])")
+        self.regex = general
+        gm, sm = general.fullmatch, strict.fullmatch
+        findall = opens.findall
+        wrapped = self.wrapped
+        order_ok = True if self.order_in_regex else None
+        new = TagParse.__new__
+        a = general.groupindex["a"]
+        assert strict.groupindex["a"] == a
+
+        def parse(text: str) -> TagParse | None:
+            m = sm(text) or gm(text)
+            if m is None:
+                return None
+            p = new(TagParse)
+            p._spans = p._seq = None
+            p._n_tokens = -1
+            p._text = text
+            p._matcher = self
+            p.errors = []
+            p.answer = m.group(a).strip()
+            p.order_accepted = order_ok
+            return p
+
+        def tags(text: str) -> list[str]:
+            names = findall(text)
+            return names[1:] if wrapped else names  # the wrapper opens first
+
+        self.parse = parse
+        self.tags = tags
+        # spans of a valid flat chain: one finditer over the tag pairs
+        pairs = "|".join(re.escape(t) for t in sorted(known, key=len, reverse=True))
+        self._pair_re = re.compile(rf"<({pairs})>([^<]*+(?:<(?!{tail})[^<]*+)*+)</\1>")
+
+    def _compile(self, text: str, non_empty: str) -> re.Pattern[str]:
+        """The expression with ``text`` as the pattern of tag content (and of the text between
+        tags where the schema allows it) and ``non_empty`` as the non-blank-content check."""
+        schema = self.schema
+        gap = text if schema.allow_text_outside else r"\s*+"
+        answer, w = schema.answer_tag, schema.wrapper
+        ans = re.escape(answer)
+        answer_pat = (rf"</{re.escape(w)}>{gap}" if w else "") + rf"<{ans}>{non_empty}(?P<a>{text})</{ans}>\s*+\Z"
+
+        def sym(t: str) -> str:
+            if t == answer:
+                return answer_pat
+            e = re.escape(t)
+            return rf"<{e}>{non_empty}{text}</{e}>{gap}"
+
+        if schema.automaton is not None and self.order_in_regex:
+            body = render(schema.order_ast, sym, possessive=True)
+        else:  # structure only: any steps, then the answer
+            steps = "|".join(re.escape(t) for t in sorted(schema.step_tags, key=len, reverse=True))
+            body = (rf"(?:<(?P<s>{steps})>{non_empty}{text}</(?P=s)>{gap})*+" if steps else "") + answer_pat
+        head = rf"{gap}<{re.escape(w)}>{gap}" if w else gap
+        return re.compile(head + body)
+
+    #: the parse of ``text`` when it matches (valid, and in order when the expression decides
+    #: the order), else ``None`` (set per instance: a closure over the compiled expressions)
+    parse: Callable[[str], TagParse | None]
+    #: the tag sequence of a matching ``text``
+    tags: Callable[[str], list[str]]
+
+    def spans(self, text: str) -> list[TagSpan]:
+        """The spans of a matching ``text``."""
+        if self.wrapped:
+            return _parse_scan(text, self.schema).spans
+        return [TagSpan(m.group(1), m.start(), m.end(), m.group(2)) for m in self._pair_re.finditer(text)]
+
+    def matches(self, texts: list[str]) -> list[bool]:
+        """For a whole batch: which completions the expression accepts.
+
+        >>> fast_matcher(load_schema("r2p-3")).matches(["<answer>x</answer>", "<x>"])
+        [False, False]
+        """
+        parse = self.parse
+        return [type(t) is str and parse(t) is not None for t in texts]
 
 
-def _flat_with_errors(parts: list[str], tags: list[str], contents: list[str], trailing: str | None,
-                      schema: TagSchema) -> TagParse:
-    # Mirrors _parse_scan for a flat token stream (same errors, same order, same messages).
-    answer_tag = schema.answer_tag
-    check_outside = not schema.allow_text_outside
-    non_ws = _NON_WS.search
-    errors: list[TagError] = []
+_MATCHERS: dict[str, FastMatcher] = {}
 
-    def err(code: str, message: str, position: int) -> None:
-        if len(errors) < MAX_ERRORS:
-            errors.append(TagError(code, message, position))
 
-    pos = 0
-    answer: str | None = None
-    answer_opened = 0
-    answer_closed_at = -1
-    after_answer_reported = False
-    outside_reported = False
-    n = len(tags)
-    for k in range(n + (trailing is not None)):
-        # the opening token of pair k (or the trailing unclosed tag when k == n)
-        tag: str = tags[k] if k < n else trailing  # type: ignore[assignment]
-        gap = parts[6 * k]
-        start = pos + len(gap)
-        if gap and (check_outside or answer_closed_at >= 0):
-            mt = non_ws(gap)
-            if mt is not None:
-                if answer_closed_at >= 0:
-                    if not after_answer_reported:
-                        err("text_after_answer", "text after the answer", pos + mt.start())
-                        after_answer_reported = True
-                elif not outside_reported:
-                    err("text_outside", "text outside tags", pos + mt.start())
-                    outside_reported = True
-        if answer_closed_at >= 0 and not after_answer_reported and tag != answer_tag:
-            err("text_after_answer", f"<{tag}> after the answer", start)
-            after_answer_reported = True
-        if tag == answer_tag:
-            answer_opened += 1
-            if answer_opened == 2:
-                err("duplicate_answer", f"second <{tag}>", start)
-        if k == n:
-            err("unclosed", f"<{tag}> is never closed", start)
-            break
-        content = contents[k]
-        end = start + 2 * len(tag) + 5 + len(content)
-        if not content or content.isspace():
-            err("empty_step", f"<{tag}> is empty", start)
-        if tag == answer_tag and answer is None:
-            answer = content.strip()
-            answer_closed_at = end
-        pos = end
-    tail = parts[-1]
-    if trailing is None and tail and (check_outside or answer_closed_at >= 0):
-        mt = non_ws(tail)
-        if mt is not None:
-            if answer_closed_at >= 0:
-                if not after_answer_reported:
-                    err("text_after_answer", "text after the answer", pos + mt.start())
-            elif not outside_reported:
-                err("text_outside", "text outside tags", pos + mt.start())
-    if not answer_opened:
-        err("missing_answer", f"no <{answer_tag}> tag", -1)
-    # spans are built lazily from the parts
-    return TagParse(None, errors, tags, answer, 2 * n + (trailing is not None), parts)
+def fast_matcher(schema: TagSchema) -> FastMatcher:
+    """The (cached) :class:`FastMatcher` of ``schema``."""
+    m = _MATCHERS.get(schema.name_key)
+    if m is None:
+        if len(_MATCHERS) > 256:  # schemas from many files: keep the cache bounded
+            _MATCHERS.clear()
+        m = _MATCHERS[schema.name_key] = FastMatcher(schema)
+    return m
+
+
+# --------------------------------------------------------------------------------------------
+# the full scan
+# --------------------------------------------------------------------------------------------
 
 
 def _parse_scan(text: Any, schema: TagSchema) -> TagParse:
@@ -359,6 +434,8 @@ def _parse_scan(text: Any, schema: TagSchema) -> TagParse:
     need_sort = False
     n_tokens = 0
     answer: str | None = None
+    open_count: dict[str, int] = {}  # how often each name is on the stack
+    stopped = False
 
     for m in TAG_TOKEN_RE.finditer(text):
         slash, name = m.groups()
@@ -386,6 +463,14 @@ def _parse_scan(text: Any, schema: TagSchema) -> TagParse:
         last_end = tok_end
 
         if not slash:  # opening tag
+            if len(stack) >= MAX_DEPTH:
+                if len(errors) >= MAX_ERRORS:
+                    del errors[MAX_ERRORS - 1:]
+                errors.append(TagError(
+                    "too_deep", f"more than {MAX_DEPTH} tags open at once at <{name}>; the rest of the "
+                    f"completion ({len(text) - start} chars) is not parsed", start))
+                stopped = True
+                break
             if is_wrapper:
                 if stack:
                     err("nested", f"<{name}> opened inside <{stack[-1][0]}>", start)
@@ -408,34 +493,35 @@ def _parse_scan(text: Any, schema: TagSchema) -> TagParse:
                     missing_wrapper_reported = True
                 content_depth += 1
             stack.append((name, start, tok_end))
+            open_count[name] = open_count.get(name, 0) + 1
             continue
 
         # closing tag
         if stack and stack[-1][0] == name:
             top = stack.pop()
+        elif not open_count.get(name):
+            err("unexpected_close", f"</{name}> closes nothing open", start)
+            continue
         else:
-            idx = -1
-            for j in range(len(stack) - 1, -1, -1):
-                if stack[j][0] == name:
-                    idx = j
-                    break
-            if idx < 0:
-                err("unexpected_close", f"</{name}> closes nothing open", start)
-                continue
+            idx = len(stack) - 1
+            while stack[idx][0] != name:
+                idx -= 1
             err("nested", f"</{name}> closes across <{stack[-1][0]}> (interleaved tags)", start)
             for t, _, _ in stack[idx + 1:]:
+                open_count[t] -= 1
                 if t != wrapper:
                     content_depth -= 1
             del stack[idx + 1:]
             top = stack.pop()
             need_sort = True
+        open_count[name] -= 1
         content = text[top[2]:start]
         spans.append(TagSpan(name, top[1], tok_end, content))
         if stack:
             need_sort = True
         if not is_wrapper:
             content_depth -= 1
-            if not content or content.isspace():
+            if non_ws(text, top[2], start) is None:  # stops at the first non-space character
                 err("empty_step", f"<{name}> is empty", top[1])
             if name == answer_tag and answer is None:
                 answer = content.strip()
@@ -444,7 +530,7 @@ def _parse_scan(text: Any, schema: TagSchema) -> TagParse:
 
     # trailing text
     end = len(text)
-    if (check_outside or answer_closed_at >= 0) and not content_depth and end > last_end:
+    if not stopped and (check_outside or answer_closed_at >= 0) and not content_depth and end > last_end:
         mt = non_ws(text, last_end, end)
         if mt is not None:
             if answer_closed_at >= 0:
@@ -454,9 +540,9 @@ def _parse_scan(text: Any, schema: TagSchema) -> TagParse:
                 err("text_outside", "text outside tags", mt.start())
     for t, s, _ in stack:
         err("unclosed", f"<{t}> is never closed", s)
-    if not answer_opened:
+    if not answer_opened and not stopped:
         err("missing_answer", f"no <{answer_tag}> tag", -1)
-    if wrapper and not wrapper_seen and not missing_wrapper_reported:
+    if wrapper and not wrapper_seen and not missing_wrapper_reported and not stopped:
         err("missing_wrapper", f"no <{wrapper}> tag", -1)
 
     if need_sort:
@@ -482,6 +568,8 @@ def batch_parses(batch: Batch, schema: TagSchema | str) -> list[TagParse]:
     if not isinstance(schema, TagSchema):
         schema = load_schema(schema)
     sch = schema
-    return batch.memo(  # type: ignore[no-any-return]
-        ("parse", sch.name_key), lambda: [parse_tags(t, sch) for t in batch.completions]
-    )
+
+    def compute() -> list[TagParse]:
+        return [parse_tags(t, sch) for t in batch.completions]
+
+    return batch.memo(("parse", sch.name_key), compute)  # type: ignore[no-any-return]

@@ -132,43 +132,53 @@ class _TagReward(Reward):
     def _one(self, parse: TagParse, batch: Batch, i: int) -> tuple[float, str, tuple[float, ...]]:
         raise NotImplementedError
 
-    def _all(self, parses: list[TagParse], batch: Batch) -> tuple[list[float], list[str], list[tuple[float, ...]]]:
-        """Score every parse (subclasses may vectorise); may raise -- :meth:`score` then falls
-        back to the per-sample loop, which isolates the failing sample."""
-        one = self._one
-        out = [one(p, batch, i) for i, p in enumerate(parses)]
-        return [o[0] for o in out], [o[1] for o in out], [o[2] for o in out]
-
     def score(self, batch: Batch) -> RewardOutput:
         parses = batch_parses(batch, self.schema)
         low = float(self.low if self.low is not None else 0.0)
         zero = tuple(0.0 for _ in self.component_names)
+        one = self._one
         try:
-            scores, reasons, comps = self._all(parses, batch)
+            out = [one(p, batch, i) for i, p in enumerate(parses)]
         except Exception:  # noqa: BLE001 - find the failing samples one by one
-            scores, reasons, comps = [], [], []
-            for i, p in enumerate(parses):
-                try:
-                    s, r, c = self._one(p, batch, i)
-                except Exception as e:  # noqa: BLE001 - a reward must never kill an RL step
-                    logger.warning("%s: sample %d scored %s after an internal error: %r", self.name, i, low, e)
-                    s, r, c = low, f"internal error: {e!r}", zero
-                scores.append(s)
-                reasons.append(r)
-                comps.append(c)
-        out_scores: list[float | None] = list(scores)
+            out = [self._isolated(p, batch, i, low, zero) for i, p in enumerate(parses)]
+        scores: list[float | None] = [o[0] for o in out]
+        reasons = [o[1] for o in out]
+        comps = [o[2] for o in out]
         problems = batch.problems
         if any(p is not None for p in problems):
             bad = 0
             for i, problem in enumerate(problems):
                 if problem is not None:
-                    out_scores[i], reasons[i], comps[i] = low, problem, zero
+                    scores[i], reasons[i], comps[i] = low, problem, zero
                     bad += 1
             logger.warning("%s: %d of %d completions are not text; scored %s", self.name, bad, len(parses), low)
+        completions = batch.completions
+        if sum(batch.lengths) != sum(map(len, completions)):  # some were cut by the length cap
+            for i, length in enumerate(batch.lengths):
+                if length > len(completions[i]) and problems[i] is None:
+                    reasons[i] = capped_reason(length, len(completions[i])) + (f"; {reasons[i]}" if reasons[i] else "")
+        columns = list(zip(*comps)) if comps else [() for _ in self.component_names]
         components: dict[str, list[float | None]] = {
-            name: [c[j] for c in comps] for j, name in enumerate(self.component_names)
+            name: list(col) for name, col in zip(self.component_names, columns)
         }
-        return RewardOutput(out_scores, components, reasons)
+        return RewardOutput(scores, components, reasons)
+
+    def _isolated(self, parse: TagParse, batch: Batch, i: int, low: float,
+                  zero: tuple[float, ...]) -> tuple[float, str, tuple[float, ...]]:
+        try:
+            return self._one(parse, batch, i)
+        except Exception as e:  # noqa: BLE001 - a reward must never kill an RL step
+            logger.warning("%s: sample %d scored %s after an internal error: %r", self.name, i, low, e)
+            return low, f"internal error: {e!r}", zero
+
+
+def capped_reason(length: int, cap: int) -> str:
+    """The reason prefix of a completion cut by :data:`tagpr_rewards.base.MAX_COMPLETION_CHARS`.
+
+    >>> capped_reason(1_000_000, 200_000)
+    'capped: 1000000 chars, only the first 200000 were checked (TAGPR_MAX_COMPLETION_CHARS)'
+    """
+    return f"capped: {length} chars, only the first {cap} were checked (TAGPR_MAX_COMPLETION_CHARS)"
 
 
 def _check_range(name: str, value: float, lo: float, hi: float | None = None) -> None:
@@ -202,11 +212,6 @@ class TagFormatReward(_TagReward):
             return 1.0, "", (0.0,)
         return 0.0, f"{errors[0].code}: {errors[0].message}", (float(len(errors)),)
 
-    def _all(self, parses: list[TagParse], batch: Batch) -> tuple[list[float], list[str], list[tuple[float, ...]]]:
-        errs = [p.errors for p in parses]
-        return ([0.0 if e else 1.0 for e in errs],
-                [f"{e[0].code}: {e[0].message}" if e else "" for e in errs],
-                [(float(len(e)),) for e in errs])
 
 
 @register_reward("tag_order")
@@ -234,6 +239,9 @@ class TagOrderReward(_TagReward):
         self.max_tags = int(max_tags)
 
     def _one(self, parse: TagParse, batch: Batch, i: int) -> tuple[float, str, tuple[float, ...]]:
+        if parse.order_accepted:  # decided by the parser's fast path
+            n = float(len(parse.tag_sequence))
+            return 1.0, "", (n, n, n)
         seq = tuple(parse.tag_sequence)
         return self._finish(len(seq), order_credit(self.schema, seq, self.max_tags))
 
@@ -249,11 +257,6 @@ class TagOrderReward(_TagReward):
             reason = f"order: {lcs} of {n} tags in order (nearest accepted chain has {length})"
         return score, reason, (float(lcs), float(length), float(n))
 
-    def _all(self, parses: list[TagParse], batch: Batch) -> tuple[list[float], list[str], list[tuple[float, ...]]]:
-        schema, max_tags, finish = self.schema, self.max_tags, self._finish
-        seqs = [tuple(p.tag_sequence) for p in parses]
-        out = [finish(len(s), order_credit(schema, s, max_tags)) for s in seqs]
-        return [o[0] for o in out], [o[1] for o in out], [o[2] for o in out]
 
 
 @register_reward("tag_coverage")
@@ -274,6 +277,7 @@ class TagCoverageReward(_TagReward):
     def __init__(self, schema: str | TagSchema = DEFAULT_SCHEMA) -> None:
         super().__init__(schema)
         self._required = frozenset(self.schema.required)
+        self._full = (float(len(self._required)), float(len(self._required)))
 
     def _one(self, parse: TagParse, batch: Batch, i: int) -> tuple[float, str, tuple[float, ...]]:
         req = self._required
@@ -283,22 +287,10 @@ class TagCoverageReward(_TagReward):
         present = req.intersection(parse.tag_sequence)
         k = len(present)
         if k == total:
-            return 1.0, "", (float(k), float(total))
+            return 1.0, "", self._full
         missing = [t for t in self.schema.required if t not in present]
         return k / total, "missing: " + ", ".join(missing), (float(k), float(total))
 
-    def _all(self, parses: list[TagParse], batch: Batch) -> tuple[list[float], list[str], list[tuple[float, ...]]]:
-        req = self._required
-        total = len(req)
-        if not total:
-            return [1.0] * len(parses), [""] * len(parses), [(0.0, 0.0)] * len(parses)
-        present = [req.intersection(p.tag_sequence) for p in parses]
-        ftotal = float(total)
-        required = self.schema.required
-        return ([len(x) / total for x in present],
-                ["" if len(x) == total else "missing: " + ", ".join(t for t in required if t not in x)
-                 for x in present],
-                [(float(len(x)), ftotal) for x in present])
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,7 +393,9 @@ class DuplicateStepsReward(_TagReward):
     Jaccard similarity of their word-bigram sets is at least ``threshold`` (default 0.8).
     A step counts as a duplicate when it is near-identical to an earlier step (steps with no
     words are left to ``empty_steps``; only the first ``max_compare`` steps are compared
-    pairwise, later ones by exact match). ``score = -(duplicates / steps)``.
+    pairwise, later ones by exact match). ``score = -(duplicates / steps)``. Cost is linear:
+    nested steps (a format error) overlap, so at most ``4 * len(completion) + 10000`` characters
+    of step content are read; steps past that budget are not compared (the reason says so).
     Components: ``n_duplicates``, ``n_steps``.
 
     >>> r = DuplicateStepsReward("personalization-9")
@@ -431,7 +425,15 @@ class DuplicateStepsReward(_TagReward):
         kept: list[frozenset[str]] = []
         dups: list[str] = []
         th = self.threshold
+        # nested (overlapping) steps can hold up to MAX_DEPTH copies of the text: read at most
+        # this many characters of step content (never reached without nesting)
+        budget = 4 * len(batch.completions[i]) + 10_000
+        skipped = 0
         for j, s in enumerate(steps):
+            budget -= len(s.content)
+            if budget < 0:
+                skipped = n - j
+                break
             sh = _shingles(s.content)
             if not sh:
                 continue
@@ -448,9 +450,11 @@ class DuplicateStepsReward(_TagReward):
                 seen_exact.add(sh)
                 if j < self.max_compare:
                     kept.append(sh)
+        note = f"{skipped} nested steps not compared (content budget)" if skipped else ""
         if not dups:
-            return 0.0, "", (0.0, float(n))
-        return -len(dups) / n, "duplicate: " + ", ".join(dups), (float(len(dups)), float(n))
+            return 0.0, note, (0.0, float(n))
+        reason = "duplicate: " + ", ".join(dups) + (f"; {note}" if note else "")
+        return -len(dups) / n, reason, (float(len(dups)), float(n))
 
 
 @register_reward("overlong")
