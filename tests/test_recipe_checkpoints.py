@@ -126,11 +126,14 @@ def test_a_changed_config_on_a_finished_stage_is_refused_and_config_yaml_kept(tm
 
 
 @pytest.mark.integration
-def test_rl_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
-    """RL stage 1 killed after checkpoint 2 and resumed (a new trainer, as a new process builds it)
-    gives the same per-step rewards and the same final weights as 4 uninterrupted steps: TRL and
-    transformers restore the optimizer, scheduler, RNG states (python, numpy, torch) and skip the
-    sampler to the checkpoint's step. The bound is 0 (bit-identical) on CPU in float32."""
+@pytest.mark.parametrize("kill_at, steps", [(2, 4), (3, 5)])
+def test_rl_resume_equals_an_uninterrupted_run(tmp_path: Path, kill_at: int, steps: int) -> None:
+    """RL stage 1 killed after checkpoint ``kill_at`` and resumed (a new trainer, as a new process
+    builds it) gives the same per-step rewards and the same final weights as ``steps``
+    uninterrupted steps: transformers restores the optimizer, scheduler and RNG states and skips
+    the current epoch's batches; ``restore_sampler`` replays the sampler's finished epochs (3
+    steps per epoch here: kill_at=3 resumes in epoch 1, where TRL alone would replay epoch 0's
+    prompt order). The bound is 0 (bit-identical) on CPU in float32."""
     import json as _json
 
     import torch
@@ -139,7 +142,7 @@ def test_rl_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     from tagpr_eval.tiny_model import build_tiny_model
     from tagpr_trainers.recipe.config import load_recipe_config
     from tagpr_trainers.recipe.context import RunContext
-    from tagpr_trainers.recipe.stages.rl import build_reward, build_trainer
+    from tagpr_trainers.recipe.stages.rl import build_reward, build_trainer, restore_sampler
 
     model_dir = str(build_tiny_model(tmp_path / "model", vocab_size=400, hidden_size=32, num_layers=2))
     profile = _json.dumps([{"id": "1", "tag": "sci-fi", "description": "a space film"}])
@@ -149,7 +152,8 @@ def test_rl_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
 
     def trainer(out: str) -> Any:
         ctx = RunContext(load_recipe_config("tiny-cpu", [
-            f"run.output_dir={out}", "run.device=cpu", "rl.stage1.max_steps=4", "rl.stage1.save_steps=2",
+            f"run.output_dir={out}", "run.device=cpu", f"rl.stage1.max_steps={steps}",
+            f"rl.stage1.save_steps={kill_at}",
             "rl.stage1.batch_size=4", "rl.stage1.num_generations=2", "rl.stage1.max_completion_length=8",
             "rl.stage1.reward.format_credit=0.5"]), progress=False)
         set_seed(0)  # what tagpr-train does when it starts
@@ -157,7 +161,7 @@ def test_rl_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
 
     class KillAfterCheckpoint(TrainerCallback):
         def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            control.should_training_stop = state.global_step == 2
+            control.should_training_stop = state.global_step == kill_at
 
     full, _ = trainer(str(tmp_path / "a"))
     full.train()
@@ -165,12 +169,15 @@ def test_rl_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     part.add_callback(KillAfterCheckpoint())
     part.train()
     resumed, _ = trainer(str(tmp_path / "b"))
-    resumed.train(resume_from_checkpoint=str(latest_checkpoint(ctx.path("rl1_trainer"))))
+    checkpoint = latest_checkpoint(ctx.path("rl1_trainer"))
+    assert checkpoint is not None and checkpoint.name == f"checkpoint-{kill_at}"
+    assert restore_sampler(resumed, checkpoint) == kill_at // 3  # what the recipe's run_stage does
+    resumed.train(resume_from_checkpoint=str(checkpoint))
 
     def rewards(t: Any) -> list[float]:
         return [h["reward"] for h in t.state.log_history if "reward" in h]
 
-    assert len(rewards(full)) == 4 and rewards(resumed) == rewards(full)
+    assert len(rewards(full)) == steps and rewards(resumed) == rewards(full)
     assert any(h["reward_std"] > 0 for h in full.state.log_history if "reward_std" in h)  # the policy moves
     a, b = dict(full.model.named_parameters()), dict(resumed.model.named_parameters())
     assert max(float((a[k] - b[k]).detach().abs().max()) for k in a) == 0.0

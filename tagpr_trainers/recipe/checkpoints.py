@@ -4,8 +4,14 @@ A stage is *done* when ``RUN_DIR/stages/<stage>.json`` exists; it is written las
 after the stage's outputs were published. Stage outputs that are directories (models) are
 written to a temporary sibling and moved into place with one ``os.replace``, so a reader never
 sees half a model. A stage killed midway leaves no marker: the next run redoes it, and the
-training stages resume from their last TRL checkpoint (``checkpoint-N`` with a
-``trainer_state.json``).
+training stages resume from their last *complete* TRL checkpoint (:func:`checkpoint_problem`:
+valid ``trainer_state.json``, whole weights and optimizer files); a torn newer one is passed over
+with a warning. A marker records the config inputs the stage was built from
+(:meth:`tagpr_trainers.recipe.context.RunContext.check_inputs` refuses a finished stage whose
+inputs changed; ``--force`` redoes it). RL resume is exact: transformers restores the optimizer,
+scheduler and RNG states and skips the current epoch's batches, and
+:func:`tagpr_trainers.recipe.stages.rl.restore_sampler` replays the finished epochs of TRL's
+prompt sampler (tested bit-identical on CPU, mid-epoch and across an epoch boundary).
 
 >>> import tempfile
 >>> run = Path(tempfile.mkdtemp())

@@ -29,7 +29,7 @@ from tagpr_trainers.recipe.stages.common import (
     save_log_history,
 )
 
-__all__ = ["build_reward", "build_trainer", "eval_reward_node", "reward_node", "run", "run_stage"]
+__all__ = ["build_reward", "build_trainer", "eval_reward_node", "restore_sampler", "reward_node", "run", "run_stage"]
 
 logger = logging.getLogger("tagpr_trainers.recipe")
 
@@ -118,6 +118,46 @@ def build_trainer(ctx: RunContext, which: str, init_model: str, reward: Any, row
     return GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset, processing_class=tok)
 
 
+def restore_sampler(trainer: Any, checkpoint: str | Path) -> int:
+    """Make a resumed GRPO run draw the same prompts as an uninterrupted one; returns the
+    number of finished epochs replayed.
+
+    transformers restores the RNG states and skips the batches of the current epoch, but TRL's
+    ``RepeatSampler`` (TRL 1.16) draws each epoch's order from its own ``torch.Generator``
+    seeded anew when the trainer builds it: a run resumed in epoch ``e ≥ 1`` would replay
+    epoch 0's order (observed: tiny-cpu RL killed after checkpoint 32, in its second epoch,
+    diverged from step 33). The sampler's generator is advanced by one permutation per
+    finished epoch, exactly as the uninterrupted run advanced it.
+    """
+    import json
+
+    import torch
+
+    try:
+        epoch = float(json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+    done = int(epoch + 1e-9)
+    if done <= 0:
+        return 0
+    original = trainer._get_train_sampler
+
+    def sampler(*args: Any, **kwargs: Any) -> Any:
+        s = original(*args, **kwargs)
+        gen, n = getattr(s, "generator", None), getattr(s, "num_samples", None)
+        if gen is None or n is None or not getattr(s, "shuffle", True):
+            if gen is None and getattr(s, "shuffle", True):
+                logger.warning("resume: the train sampler (%s) has no generator to advance; a resumed run may draw "
+                               "other prompts than an uninterrupted one", type(s).__name__)
+            return s
+        for _ in range(done):
+            torch.randperm(n, generator=gen)
+        return s
+
+    trainer._get_train_sampler = sampler
+    return done
+
+
 def run_stage(ctx: RunContext, which: str) -> dict[str, Any]:
     """Run (or resume) one GRPO stage; publish ``<which>/model``; return reward figures."""
     init = str(ctx.path("sft_model") if which == "rl1" else ctx.path("rl1_model"))
@@ -152,7 +192,8 @@ def run_stage(ctx: RunContext, which: str) -> dict[str, Any]:
     trainer = build_trainer(ctx, which, init, reward, rows)
     resume = latest_checkpoint(ctx.path(f"{which}_trainer"))
     if resume is not None:
-        logger.info("%s: resuming from %s", which, resume)
+        epochs = restore_sampler(trainer, resume)
+        logger.info("%s: resuming from %s (sampler advanced past %d finished epoch(s))", which, resume, epochs)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     hist = save_log_history(trainer, ctx.path(f"{which}_model").parent / "log_history.json")
     publish_model(trainer, trainer.processing_class, ctx.path(f"{which}_model"))
