@@ -89,17 +89,30 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
 
 def _cmd_score(a: argparse.Namespace) -> int:
-    from tagpr_eval.results import write_json
-    from tagpr_eval.scoring import score_files
-    from tagpr_rewards.cli_options import single_task
+    from pathlib import Path
 
+    from tagpr_eval.results import write_json
+    from tagpr_eval.scoring import ScoringError, score_files
+    from tagpr_rewards.cli_options import single_task
+    from tagpr_rewards.files import json_text, strict_json
+    from tagpr_rewards.metrics.bootstrap import check_resamples
+
+    if a.output and Path(a.output).is_dir():
+        raise ScoringError(f"--output {a.output} is a directory; --output takes the JSON file to write, "
+                           f"e.g. --output {Path(a.output) / 'result.json'}")
+    if a.bootstrap is not None:
+        check_resamples(a.bootstrap, "--bootstrap")
     rep = score_files(a.golds, a.preds, bootstrap=a.bootstrap, seed=a.seed,
                       task=single_task(a.tasks, "tagpr-eval score"))
     for note in rep.notes:
         print(f"note: {note}", file=sys.stderr)
+    result, nonfinite = strict_json(rep.result)
+    if nonfinite:
+        print(f"warning: {', '.join(nonfinite)} not a finite number (NaN/inf); written as null, since JSON "
+              "has no infinity", file=sys.stderr)
     if a.output:
-        write_json(a.output, rep.result)
-    print(json.dumps(rep.result))
+        write_json(a.output, result)
+    print(json_text(result))
     return 0
 
 
@@ -243,7 +256,14 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``tagpr-eval``; returns the exit code."""
+    """Entry point of ``tagpr-eval``; returns the exit code (141, quietly, when the reader of
+    its output goes away: ``tagpr-eval compare A B | head``)."""
+    from tagpr_rewards.files import quiet_broken_pipe
+
+    return quiet_broken_pipe(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if a.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

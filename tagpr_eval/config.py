@@ -272,8 +272,13 @@ class EvalConfig:
             raise ConfigError(f"batch_size must be a positive int, got {self.batch_size!r}")
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
             raise ConfigError(f"limit must be a positive int, got {self.limit!r}")
-        if self.bootstrap is not None and (not isinstance(self.bootstrap, int) or self.bootstrap < 1):
-            raise ConfigError(f"bootstrap must be a positive int, got {self.bootstrap!r}")
+        if self.bootstrap is not None:
+            from tagpr_rewards.metrics.bootstrap import check_resamples
+
+            try:
+                check_resamples(self.bootstrap)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
         if not self.tasks:
             raise ConfigError("no tasks given; pass --tasks LaMP-2,LaMP-4 or --tasks all")
         self.gen_kwargs.validate()

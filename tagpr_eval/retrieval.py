@@ -397,8 +397,8 @@ def get_retriever(name: str, **kwargs: Any) -> Retriever:
     """
     from tagpr_rewards.registry import unknown_name_error
 
-    if name not in _RETRIEVERS:
-        raise unknown_name_error("retriever", name, _RETRIEVERS)
+    if not isinstance(name, str) or name not in _RETRIEVERS:
+        raise unknown_name_error("retriever", str(name), _RETRIEVERS)
     try:
         return _RETRIEVERS[name](**kwargs)  # type: ignore[no-any-return]
     except TypeError as e:

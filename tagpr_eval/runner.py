@@ -122,13 +122,21 @@ def generation_key(config: EvalConfig) -> dict[str, Any]:
 
 def run_dir_for(config: EvalConfig) -> Path:
     """The run directory: ``OUTPUT/RUN_NAME``, by default ``OUTPUT/<model>-<name>-<hash>``, so that
-    the same arguments always land in (and resume) the same directory."""
+    the same arguments always land in (and resume) the same directory. Task names enter the
+    hash canonical and sorted (``--tasks lamp2,LaMP_4`` is the run of ``--tasks LaMP-4,LaMP-2``).
+
+    >>> from tagpr_eval.config import EvalConfig
+    >>> run_dir_for(EvalConfig(tasks=["LaMP2"])) == run_dir_for(EvalConfig(tasks=["lamp_2"]))
+    True
+    """
     if config.run_name:
         return Path(config.output) / config.run_name
     d = config.to_dict()
     for k in _NON_RESULT_FIELDS:
         d.pop(k, None)
     d["model_args"] = _output_args(config)
+    # the tasks as a set of canonical names: LaMP2, lamp-2 and LaMP_2 are one run (and resume it)
+    d["tasks"] = sorted(resolve_tasks(config.tasks, config.data, config.split))
     name = str(config.model_args.get("pretrained") or config.model_args.get("model")
                or config.model_args.get("mode") or "")
     slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(name).name)[:40].strip("-")
@@ -355,6 +363,17 @@ def evaluate_run(config: EvalConfig, backend: Backend | None = None) -> RunResul
         from tagpr_rewards.tags import load_schema
 
         load_schema(schema)  # fail early on an unknown schema
+    if backend is None:
+        from tagpr_eval.backends import backend_class
+
+        backend_class(config.model).check_args(config.model_args)  # refuse bad model args up front
+    # Everything that can fail on the user's options or data (task names, data files, retrieval,
+    # prompts) runs before the run directory exists: a refused run leaves nothing behind.
+    prepared = []
+    for task in tasks:
+        data = _load_task_data(config, task)
+        samples = list(data.samples)[: config.limit] if config.limit else list(data.samples)
+        prepared.append((task, samples, _build_requests(config, task, samples, schema)))
     run_dir = run_dir_for(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     gen_key = _sha(generation_key(config))
@@ -367,11 +386,8 @@ def evaluate_run(config: EvalConfig, backend: Backend | None = None) -> RunResul
     all_records: list[SampleRecord] = []
     own_backend = backend is None
     try:
-        for task in tasks:
+        for task, samples, reqs in prepared:
             spec = get_task(task)
-            data = _load_task_data(config, task)
-            samples = list(data.samples)[: config.limit] if config.limit else list(data.samples)
-            reqs = _build_requests(config, task, samples, schema)
             keys = [_sample_key(gen_key, config, r) for r in reqs]
             todo = [(k, r) for k, r in zip(keys, reqs) if k not in log]
             n_cached = len(reqs) - len(todo)

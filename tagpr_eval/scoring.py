@@ -95,6 +95,9 @@ def read_outputs_file(path: str | Path, role: str = "predictions") -> OutputsFil
         raise ScoringError(f"{p}:{e.lineno}:{e.colno}: malformed JSON in {role} file: {e.msg}") from e
     except RecursionError as e:
         raise ScoringError(f"{p}: {role} file nests too deeply to be a LaMP outputs file") from e
+    except ValueError as e:  # e.g. an integer of more than 4,300 digits (Python's int limit)
+        raise ScoringError(f"{p}: {role} file holds a value JSON cannot read here: {e}; "
+                           "LaMP outputs are strings: quote the value") from e
     expect = 'expected {"task": "LaMP_k", "golds": [{"id": "...", "output": "..."}, ...]}'
     if not isinstance(obj, dict):
         raise ScoringError(f"{p}: {role} file holds a JSON {type(obj).__name__}; {expect}")
@@ -231,6 +234,16 @@ def score_outputs(golds: OutputsFile, preds: OutputsFile, bootstrap: int | None 
         result = score_task(spec.name, pred_list, gold_list, bootstrap=bootstrap, seed=seed)
     except (ValueError, TypeError) as e:
         raise ScoringError(f"{golds.path} vs {preds.path}: {e}") from e
+    bad_metrics = [k for k, v in result.items() if not math.isfinite(v)]
+    if bad_metrics:
+        why = ""
+        if spec.kind == "rating":
+            nums = [(abs(v), i) for i, o in zip(gold_ids, pred_list) if (v := _num(o)) is not None]
+            if nums:
+                big, bid = max(nums)
+                why = (f": a rating prediction is so large that its error overflows (id {bid!r} predicts "
+                       f"{dict(preds.entries)[bid]!r}; ratings are 1..5)")
+        notes.append(f"{', '.join(bad_metrics)} is not finite{why}; JSON output writes it as null")
     return ScoreReport(task=spec.key, result=dict(result), n=len(gold_ids), notes=notes)
 
 

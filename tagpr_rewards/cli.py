@@ -8,8 +8,11 @@ Examples::
     tagpr-rewards score --tasks LaMP-2 --preset stage2 --set beta=1.0 samples.jsonl
 
 Input lines are JSON objects with ``completion`` and optional ``reference``, ``user_id``,
-``prompt`` (any other key becomes a column, e.g. ``profile`` or ``task``). A bad line is
-reported on stderr with its line number and scored as an invalid completion; the run goes on.
+``prompt`` (any other key becomes a column, e.g. ``profile`` or ``task``). A key that no reward
+reads is warned about once, with a did-you-mean (``refernce`` -> ``reference``). A bad line
+(not JSON, not an object, no ``completion``) is reported on stderr with its line number and
+written out scored as an invalid completion with its ``error``; it is left out of the summary
+means and counted as a bad line. The run goes on.
 """
 
 from __future__ import annotations
@@ -27,6 +30,19 @@ from tagpr_rewards.base import Batch, Reward
 from tagpr_rewards.combinators import WeightedSum
 
 CHUNK = 512
+
+#: the reward contract's keys, and the metadata columns shipped rewards read (PRMU: id, query,
+#: profile; the task reward: task)
+CONTRACT_KEYS = ("completion", "reference", "user_id", "prompt")
+KNOWN_COLUMNS = ("task", "profile", "query", "id")
+
+
+def _unknown_key_warning(key: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, [*CONTRACT_KEYS, *KNOWN_COLUMNS], n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else " (kept as a column for custom rewards)"
+    return f"key {key!r} is not read by any shipped reward{hint}"
 
 
 def build_scoring_reward(
@@ -75,7 +91,9 @@ def build_scoring_reward(
 
 
 def _read_lines(path: str, err: TextIO) -> Iterator[tuple[int, dict[str, Any], str | None]]:
-    """Yield ``(line_number, record, problem)``; a bad line gives a record with no completion."""
+    """Yield ``(line_number, record, problem)``; a bad line gives a record with no completion.
+    Each key no reward reads is warned about once (first line it appears on)."""
+    warned: set[str] = set()
     with open(path, encoding="utf-8", errors="replace") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -91,8 +109,12 @@ def _read_lines(path: str, err: TextIO) -> Iterator[tuple[int, dict[str, Any], s
             except json.JSONDecodeError as e:
                 problem = f"invalid JSON ({e.msg} at column {e.colno})"
                 rec = {}
+            for k in rec:
+                if k not in warned and k not in CONTRACT_KEYS and k not in KNOWN_COLUMNS:
+                    warned.add(k)
+                    print(f"{path}:{lineno}: warning: {_unknown_key_warning(k)}", file=err)
             if problem:
-                print(f"{path}:{lineno}: {problem}; scored as invalid", file=err)
+                print(f"{path}:{lineno}: {problem}; scored as invalid and left out of the means", file=err)
                 rec = {k: v for k, v in rec.items() if k != "completion"}
                 rec["completion"] = None
             yield lineno, rec, problem
@@ -123,8 +145,10 @@ def score_file(
 ) -> dict[str, Any]:
     """Score every line of ``path`` with ``reward``, write per-sample JSONL to ``out``.
 
-    Returns the summary: count, bad lines, mean per component, format-validity rate and the
-    distribution of tags used.
+    Returns the summary: ``count`` (lines), ``bad_lines``, ``scored`` (good lines), and over
+    the good lines only: mean per component, format-validity rate and the distribution of tags
+    used. A bad line is still written (scored as invalid, with its ``error``) but its defined
+    fallback score says nothing about the completions, so it stays out of the means.
     """
     from tagpr_rewards.tags import batch_parses, load_schema
 
@@ -148,11 +172,11 @@ def score_file(
             row["format_valid"] = parses[i].valid
             row["tags"] = parses[i].tag_sequence
             row["reason"] = result.reasons[i]
-            if problem:
-                row["error"] = problem
-                bad += 1
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(json.dumps(row | ({"error": problem} if problem else {}), ensure_ascii=False) + "\n")
             n += 1
+            if problem:
+                bad += 1
+                continue
             valid += parses[i].valid
             tags.update(parses[i].tag_sequence)
             for k in ("total", *result.components):
@@ -169,10 +193,12 @@ def score_file(
     if chunk:
         flush()
     total_tags = sum(tags.values())
+    good = n - bad
     return {
         "count": n,
         "bad_lines": bad,
-        "format_validity": valid / n if n else 0.0,
+        "scored": good,
+        "format_validity": valid / good if good else 0.0,
         "means": {k: sums[k] / counts[k] for k in sums},
         "tag_distribution": {t: c / total_tags for t, c in tags.most_common()} if total_tags else {},
     }
@@ -182,7 +208,9 @@ def format_summary(summary: dict[str, Any]) -> str:
     from tagpr_rewards.registry import reward_names
 
     names = set(reward_names()) | {"total", "base", "tag", "prmu", "task", "format"}
-    lines = [f"scored {summary['count']} completions ({summary['bad_lines']} bad lines)",
+    bad = summary["bad_lines"]
+    lines = [f"scored {summary['count'] - bad} completions"
+             + (f" ({bad} bad lines, left out of the means)" if bad else ""),
              f"format validity: {summary['format_validity']:.3f}", "", "| component | mean |", "|---|---|"]
     for k, v in summary["means"].items():
         if k.rsplit("/", 1)[-1] not in names:
@@ -249,8 +277,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(format_summary(summary), file=sys.stderr)
     if args.summary_json:
-        with open(args.summary_json, "w", encoding="utf-8") as f:
-            json.dump(summary, f, indent=2)
+        from tagpr_rewards.files import atomic_write_json
+
+        atomic_write_json(args.summary_json, summary)
     return 0
 
 
@@ -289,8 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    """Entry point of ``tagpr-rewards`` (exit 141, quietly, when its output pipe is closed)."""
+    from tagpr_rewards.files import quiet_broken_pipe
+
+    def run() -> int:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args))
+
+    return quiet_broken_pipe(run)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``tagpr-train``; see ``tagpr-train --help`` and docs/recipe.md."""
+    from tagpr_rewards.files import quiet_broken_pipe
     from tagpr_trainers.recipe.cli import main as recipe_main
 
-    return recipe_main(argv)
+    return quiet_broken_pipe(lambda: recipe_main(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -283,3 +283,65 @@ def test_cli_download_then_run_from_cache(tmp_path: Path, capsys: pytest.Capture
                  "--output", str(tmp_path / "runs"), "--no-progress", "--no-plots"])
     out = capsys.readouterr().out
     assert code == 0 and "| LaMP-2 | accuracy |" in out and "LaMP-3" not in out
+
+
+# --- options that work or are refused before anything is written (issue 10, item 4)
+
+
+@pytest.mark.parametrize("retriever", ["none", "recency", "random"])
+def test_baseline_retriever_options_run_every_task(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   retriever: str) -> None:
+    code = main(["run", "--model", "baseline", "--model-args", f"retriever={retriever}", "--tasks", "all",
+                 "--limit", "3", "--output", str(tmp_path), "--no-progress", "--no-plots"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    (run_dir,) = list(tmp_path.iterdir())
+    assert set(load_results(run_dir)["metrics"]) == {f"LaMP-{i}" for i in range(1, 8)}
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--model-args", "retriever=bm52"], "did you mean 'bm25'"),
+    (["--model-args", "rating=avg"], "rating must be one of"),
+    (["--model-args", "retriver=bm25"], "did you mean 'retriever'"),
+])
+def test_bad_baseline_options_are_refused_before_any_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              args: list[str], needle: str) -> None:
+    out = tmp_path / "runs"
+    code = main(["run", "--model", "baseline", *args, "--tasks", "all", "--limit", "3", "--output", str(out),
+                 "--no-progress", "--no-plots"])
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_data_that_fails_at_a_later_task_leaves_no_run_directory(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Recency retrieval needs dates; LaMP-4's items here have none. The failure used to come
+    after LaMP-1..3 were generated and written into a half-finished run directory."""
+    from tagpr_eval.data.synthetic import write_synthetic
+
+    data = tmp_path / "data"
+    write_synthetic(data, ["LaMP-2", "LaMP-4"], splits=["dev"], n_users=3, questions_per_user=1, profile_size=4)
+    q = data / "LaMP-4" / "dev_questions.json"
+    qs = json.loads(q.read_text())
+    for s in qs:
+        for it in s["profile"]:
+            it.pop("date")
+    q.write_text(json.dumps(qs))
+    out = tmp_path / "runs"
+    code = main(["run", "--model", "dummy", "--data", str(data), "--tasks", "LaMP-2,LaMP-4", "--retriever",
+                 "recency", "--output", str(out), "--no-progress", "--no-plots"])
+    err = capsys.readouterr().err
+    assert code == 2 and "has no 'date'" in err
+    assert not out.exists()
+
+
+def test_task_spellings_are_one_run(tmp_path: Path) -> None:
+    dirs = {run_dir_for(_cfg(tmp_path, tasks=[t])) for t in ("LaMP-2", "LaMP2", "lamp-2", "LaMP_2", "lamp2")}
+    assert len(dirs) == 1
+    assert run_dir_for(_cfg(tmp_path, tasks=["lamp_4", "LaMP2"])) == run_dir_for(_cfg(tmp_path, tasks=["LaMP-2", "LaMP-4"]))
+    first = evaluate_run(_cfg(tmp_path, tasks=["LaMP2"]))
+    again = evaluate_run(_cfg(tmp_path, tasks=["LaMP_2"]))  # resumes: nothing regenerated
+    assert again["files"]["run_dir"] == first["files"]["run_dir"]
+    assert again["tasks"]["LaMP-2"]["n_cached"] == 10 and again["tasks"]["LaMP-2"]["n_generated"] == 0
+    assert again["run_key"] == first["run_key"] and list(tmp_path.iterdir()) == [Path(first["files"]["run_dir"])]

@@ -279,3 +279,48 @@ def test_evaluate_module_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     preds, golds = _pair("LaMP-5", 50, seed=2)
     assert gen.compute(predictions=preds, references=golds, task="LaMP-5") == pytest.approx(
         reference_score("LaMP-5", preds, golds))
+
+
+# --- edges of `tagpr-eval score` (issue 12, item 8): each exits 2 with a message, no traceback
+
+
+def test_cli_output_directory_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    g = _write(tmp_path / "g.json", "LaMP_3", [("1", "4")])
+    (tmp_path / "outdir").mkdir()
+    code, out, err = _run_cli(capsys, "--golds", str(g), "--preds", str(g), "--output", str(tmp_path / "outdir"))
+    assert code == 2 and out == ""
+    assert f"--output {tmp_path / 'outdir'} is a directory" in err and "result.json" in err
+    assert "Traceback" not in err and "IsADirectoryError" not in err
+
+
+@pytest.mark.parametrize("n, needle", [("1000000000", "more than the 10000"), ("0", "must be positive")])
+def test_cli_bootstrap_is_bounded(tmp_path: Path, capsys: pytest.CaptureFixture[str], n: str, needle: str) -> None:
+    g = _write(tmp_path / "g.json", "LaMP_4", [("1", "a b")])
+    code, out, err = _run_cli(capsys, "--golds", str(g), "--preds", str(g), "--bootstrap", n)
+    assert code == 2 and out == ""
+    assert "--bootstrap" in err and needle in err
+
+
+def test_cli_huge_rating_writes_strict_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """-1e308 is a number: MAE is finite, the squared error overflows; JSON has no Infinity."""
+    g = _write(tmp_path / "g.json", "LaMP_3", [("1", "4"), ("2", "3")])
+    p = _write(tmp_path / "p.json", "LaMP_3", [("1", "-1e308"), ("2", "3")])
+    code, out, err = _run_cli(capsys, "--golds", str(g), "--preds", str(p), "--output", str(tmp_path / "o.json"))
+    assert code == 0
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"non-strict JSON constant {name}")
+
+    for text in (out, (tmp_path / "o.json").read_text()):
+        res = json.loads(text, parse_constant=refuse)
+        assert res["RMSE"] is None and res["MAE"] == pytest.approx(5e307)
+    assert "RMSE" in err and "null" in err and "'1'" in err  # says what happened and which id
+
+
+def test_cli_5000_digit_number_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    g = _write(tmp_path / "g.json", "LaMP_3", [("1", "4")])
+    p = tmp_path / "p.json"
+    p.write_text('{"task": "LaMP_3", "golds": [{"id": "1", "output": ' + "7" * 5000 + "}]}")
+    code, out, err = _run_cli(capsys, "--golds", str(g), "--preds", str(p))
+    assert code == 2 and out == ""
+    assert str(p) in err and "digits" in err and "Traceback" not in err

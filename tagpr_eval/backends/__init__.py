@@ -102,6 +102,12 @@ class Backend:
     #: the generation cache key, so a resumed run may change them
     NON_OUTPUT_ARGS: tuple[str, ...] = ()
 
+    @classmethod
+    def check_args(cls, args: dict[str, Any]) -> None:
+        """Refuse model args no run can use, before any work is done or any file written
+        (``tagpr-eval run`` calls it first). The default checks the keys against ``ARGS``."""
+        parse_kv_args(dict(args), cls.ARGS, f"model arg of backend {cls.name!r}")
+
     def generate(self, requests: Sequence[Request | Any], gen: GenerationConfig) -> list[str]:
         raise NotImplementedError
 
@@ -132,7 +138,7 @@ def backend_class(name: str) -> type[Backend]:
 def get_backend(name: str, **model_args: Any) -> Backend:
     """Build backend ``name`` with ``model_args``; unknown args are errors with a hint."""
     cls = backend_class(name)
-    parse_kv_args(model_args, cls.ARGS, f"model arg of backend {name!r}")
+    cls.check_args(model_args)
     try:
         return cls(**model_args)
     except TypeError as e:  # pragma: no cover - ARGS and __init__ disagree

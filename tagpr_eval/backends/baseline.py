@@ -10,7 +10,8 @@
   similar to the query, using the official query and document fields.
 
 Model args: ``retriever`` (``bm25`` default; any name :func:`tagpr_eval.retrieval.get_retriever`
-knows), ``rating`` (see above). These baselines ignore the prompt: they need the
+knows; ``none``: the first profile item), ``rating`` (see above). Both are checked when the
+backend is built (and by ``tagpr-eval run`` before it writes anything). These baselines ignore the prompt: they need the
 :class:`~tagpr_eval.backends.Request`'s sample and task.
 
 >>> from tagpr_eval.backends import Request, GenerationConfig
@@ -48,6 +49,11 @@ def _number(x: Any) -> float | None:
     return v if v == v and abs(v) != float("inf") else None
 
 
+def _retriever_name(value: Any) -> Any:
+    # `--model-args retriever=none` types "none" as None: it means the `none` retriever
+    return "none" if value is None else value
+
+
 def _fmt(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else f"{v:.4f}".rstrip("0")
 
@@ -58,12 +64,34 @@ class BaselineBackend(Backend):
     name = "baseline"
     ARGS = ("retriever", "rating")
 
-    def __init__(self, retriever: str = "bm25", rating: str = "mean") -> None:
-        if rating not in RATING_MODES:
-            raise ConfigError(f"baseline rating must be one of {RATING_MODES}, got {rating!r}")
-        self.retriever_name = retriever
+    def __init__(self, retriever: str | None = "bm25", rating: str = "mean") -> None:
+        self.check_args({"retriever": retriever, "rating": rating})
+        self.retriever_name = _retriever_name(retriever)
         self.rating = rating
         self._retriever: Any = None
+
+    @classmethod
+    def check_args(cls, args: dict[str, Any]) -> None:
+        """Keys, the retriever name and the rating mode; errors say what is accepted.
+
+        >>> BaselineBackend.check_args({"retriever": "bm52"})
+        Traceback (most recent call last):
+        ...
+        tagpr_eval.config.ConfigError: baseline model arg retriever='bm52': unknown retriever 'bm52'; did you mean 'bm25'? (known: bm25, dense, none, random, recency)
+        """
+        super().check_args(args)
+        if "retriever" in args:
+            from tagpr_eval.retrieval import retriever_names
+
+            name = _retriever_name(args["retriever"])
+            if name not in retriever_names():
+                from tagpr_rewards.registry import unknown_name_error
+
+                err = unknown_name_error("retriever", str(name), retriever_names())
+                raise ConfigError(f"baseline model arg retriever={name!r}: {err.args[0]}")
+        rating = args.get("rating", "mean")
+        if rating not in RATING_MODES:
+            raise ConfigError(f"baseline rating must be one of {RATING_MODES}, got {rating!r}")
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.name, "retriever": self.retriever_name, "rating": self.rating}
@@ -145,7 +173,7 @@ class BaselineBackend(Backend):
 
         query = retrieval_query(spec.name, sample.input)
         docs = [profile_document(spec.name, p) for p in profile]
-        idx = self.retriever.top_k(query, docs, 1)
+        idx = self.retriever.top_k(query, docs, 1, items=profile)  # recency reads the items' dates
         item = profile[idx[0] if idx else 0]
         field = "text" if spec.key == "LaMP_7" else "title"
         return str(item.get(field) or item.get("text") or "").strip()

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tagpr_rewards.metrics.bootstrap import DEFAULT_RESAMPLES, rouge_bootstrap
+from tagpr_rewards.metrics.bootstrap import DEFAULT_RESAMPLES, check_resamples, rouge_bootstrap
 from tagpr_rewards.metrics.classification import ClassificationAccumulator
 from tagpr_rewards.metrics.labels import LAMP1_LABELS, LAMP2_MOVIE_TAGS, LAMP2_NEWS_CATEGORIES
 from tagpr_rewards.metrics.rating import RatingAccumulator
@@ -294,9 +294,9 @@ def score_task(
         raise ValueError(f"{spec.name}: nothing to score (no golds)")
     acc = LampAccumulator(spec)
     per_sample = acc._update_aligned(p, g, ids)
-    n_boot = DEFAULT_RESAMPLES if bootstrap is True else int(bootstrap or 0)
-    if n_boot < 0:
-        raise ValueError(f"bootstrap must be a positive number of resamples, got {bootstrap}")
+    n_boot = DEFAULT_RESAMPLES if bootstrap is True else (bootstrap or 0)
+    if n_boot:
+        check_resamples(n_boot)
     if spec.kind == "generation" and n_boot:
         assert per_sample is not None
         return rouge_bootstrap(per_sample[0], per_sample[1], n_samples=n_boot, seed=seed)

@@ -141,6 +141,13 @@ def synthetic_same_answer(st: Any) -> Callable[[str, dict[str, Any]], bool]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point (exit 141, quietly, when its output pipe is closed)."""
+    from tagpr_rewards.files import quiet_broken_pipe
+
+    return quiet_broken_pipe(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.cmd == "train" and not args.output:
         build_parser().error("train needs --output DIR (the checkpoint directory)")

@@ -91,6 +91,13 @@ def build_served_reward(checkpoint: str | None = None, reward_config: str | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point (exit 141, quietly, when its output pipe is closed)."""
+    from tagpr_rewards.files import quiet_broken_pipe
+
+    return quiet_broken_pipe(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from tagpr_rewards.cli_options import resolve_device, setup_logging
 
