@@ -23,12 +23,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tagpr_rewards.metrics.lamp import get_task, list_tasks
+
 __all__ = ["Comparison", "PRIMARY_METRIC", "SIGN_CONVENTION", "compare_results", "compare_runs",
            "relative_improvement"]
 
-LOWER_IS_BETTER = frozenset({"MAE", "RMSE"})
-#: The metric that stands for a task in the headline average.
-PRIMARY_METRIC = ("accuracy", "MAE", "rouge-1")
+#: Metrics where lower is better (from the tasks' :class:`~tagpr_rewards.metrics.lamp.TaskSpec`).
+LOWER_IS_BETTER = frozenset(m for t in list_tasks() for m in get_task(t).lower_better)
+#: The metric that stands for a task in the headline average (each task's primary metric).
+PRIMARY_METRIC = tuple(dict.fromkeys(get_task(t).primary_metric for t in list_tasks()))
+
+
+def _primary(task: str, metrics: Mapping[str, Any]) -> str | None:
+    """The task's primary metric when scored; for a task we do not know, the first known one."""
+    try:
+        prim = get_task(task).primary_metric
+        if prim in metrics:
+            return prim
+    except KeyError:
+        pass
+    return next((m for m in PRIMARY_METRIC if m in metrics), next(iter(metrics), None))
 SIGN_CONVENTION = ("Relative improvement, positive = better: (new - base) / base for accuracy, F1 and "
                    "ROUGE; (base - new) / base for MAE and RMSE (lower is better).")
 
@@ -107,7 +121,7 @@ def compare_results(base: Mapping[str, Any], new: Mapping[str, Any], base_name: 
                 ms[m] = {"base": float(bm[task][m]), "new": float(nm[task][m]), "improvement": imp}
                 all_imps.append(imp)
         c.per_metric[task] = ms
-        prim = next((m for m in PRIMARY_METRIC if m in ms), next(iter(ms), None))
+        prim = _primary(task, ms)
         if prim is not None:
             c.primary[task] = prim
             c.per_task[task] = ms[prim]["improvement"]

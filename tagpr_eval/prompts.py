@@ -70,33 +70,39 @@ class TokenCounter:
         return str(self.tokenizer.decode(ids, skip_special_tokens=True)), len(ids)
 
 
-def _canonical(task: str) -> str:
+def _spec_of(task: str) -> Any:
     from tagpr_rewards.metrics.lamp import get_task
 
-    return str(get_task(task).name)
+    return get_task(task)
 
 
-# per task: (field truncated, item template with {text} for the truncated field,
-#            template used to measure the fixed part, AIP builder, extra tokens reserved)
+def _canonical(task: str) -> str:
+    return str(_spec_of(task).name)
+
+
+# The official per-item templates (the prompt wording is this module's; which field is
+# truncated is the task's ``long_field``): (item template with {text} for the truncated
+# field, template used to measure the fixed part).
 def _spec(task: str) -> tuple[str, Callable[[Item, str], str], Callable[[Item], str]]:
+    field = str(_spec_of(task).long_field)
     if task == "LaMP-2":
-        return ("description", lambda p, t: f'the tag for the movie: "{t}" is "{p["tag"]}" ',
+        return (field, lambda p, t: f'the tag for the movie: "{t}" is "{p["tag"]}" ',
                 lambda p: f'the tag for the movie: " " is "{p["tag"]}" ')
     if task == "LaMP-2N":
-        return ("text", lambda p, t: f'the category for the article: "{t}" is "{p["category"]}" ',
+        return (field, lambda p, t: f'the category for the article: "{t}" is "{p["category"]}" ',
                 lambda p: f'the category for the article: " " is "{p["category"]}" ')
     if task == "LaMP-3":
-        return ("text", lambda p, t: f'{p["score"]} is the score for "{t}" ',
+        return (field, lambda p, t: f'{p["score"]} is the score for "{t}" ',
                 lambda p: f'{p["score"]} is the score for " " ')
     if task in ("LaMP-4", "LaMP-6"):
-        return ("text", lambda p, t: f'"{p["title"]}" is the title for "{t}" ',
+        return (field, lambda p, t: f'"{p["title"]}" is the title for "{t}" ',
                 lambda p: f'"{p["title"]}" is the title for " " ')
     if task == "LaMP-5":
         # the LaMP code measures the fixed part without "for" (kept: it decides the budget)
-        return ("abstract", lambda p, t: f'"{p["title"]}" is a title for "{t}" ',
+        return (field, lambda p, t: f'"{p["title"]}" is a title for "{t}" ',
                 lambda p: f'"{p["title"]}" is a title " " ')
     if task == "LaMP-7":
-        return ("text", lambda p, t: f'"{t}" ', lambda p: '"" ')
+        return (field, lambda p, t: f'"{t}" ', lambda p: '"" ')
     raise KeyError(f"no LaMP prompt template for task {task!r}")
 
 
@@ -164,32 +170,20 @@ def lamp_prompt(task: str, inp: str, items: Sequence[Item], max_length: int = 51
 # ---------------------------------------------------------------------------------------------
 # tagged (ours)
 
-_FIELD_ORDER = {
-    "LaMP-1": ("title", "abstract"), "LaMP-2": ("description", "tag"), "LaMP-2N": ("title", "text", "category"),
-    "LaMP-3": ("text", "score"), "LaMP-4": ("text", "title"), "LaMP-5": ("abstract", "title"),
-    "LaMP-6": ("text", "title"), "LaMP-7": ("text",),
-}
-_LONG_FIELD = {"LaMP-1": "abstract", "LaMP-2": "description", "LaMP-2N": "text", "LaMP-3": "text",
-               "LaMP-4": "text", "LaMP-5": "abstract", "LaMP-6": "text", "LaMP-7": "text"}
-
-
 def answer_format(task: str) -> str:
     """One line saying what the answer must look like for ``task``.
 
     >>> answer_format("LaMP-3")
     'a single rating: 1, 2, 3, 4 or 5'
     """
-    from tagpr_rewards.metrics.lamp import get_task
-
-    spec = get_task(task)
+    spec = _spec_of(task)
     if spec.name == "LaMP-1":
         return "exactly [1] or [2]"
     if spec.kind == "classification":
         return "exactly one tag from this list: " + ", ".join(spec.labels or ())
     if spec.kind == "rating":
         return "a single rating: 1, 2, 3, 4 or 5"
-    what = {"LaMP-4": "headline", "LaMP-5": "title", "LaMP-6": "email subject", "LaMP-7": "paraphrased tweet"}
-    return f"only the {what.get(spec.name, 'text')}, with no explanation"
+    return f"only the {spec.output_name or 'text'}, with no explanation"
 
 
 def render_item(task: str, item: Item, index: int, long_text: str | None = None) -> str:
@@ -198,11 +192,10 @@ def render_item(task: str, item: Item, index: int, long_text: str | None = None)
     >>> render_item("LaMP-2", {"description": "A pilot lands.", "tag": "sci-fi", "date": 2001}, 1)
     '[1] (2001) description: A pilot lands. | tag: sci-fi'
     """
-    name = _canonical(task)
-    fields = _FIELD_ORDER[name]
+    spec = _spec_of(task)
     parts = []
-    for f in fields:
-        v = long_text if (f == _LONG_FIELD[name] and long_text is not None) else item.get(f, "")
+    for f in spec.display_fields:
+        v = long_text if (f == spec.long_field and long_text is not None) else item.get(f, "")
         parts.append(f"{f}: {' '.join(str(v).split())}")
     date = f"({item['date']}) " if item.get("date") is not None else ""
     return f"[{index}] {date}" + " | ".join(parts)
@@ -246,7 +239,7 @@ def tagged_messages(task: str, inp: str, items: Sequence[Item], schema: Any = "p
     system = "\n".join(lines)
 
     # shared budget for the long field of each item
-    long_f = _LONG_FIELD[name]
+    long_f = _spec_of(name).long_field
     k = len(items)
     texts: list[str | None] = [None] * k
     if k:

@@ -24,10 +24,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tagpr_rewards.metrics.lamp import get_task, list_tasks
+
 __all__ = ["LAMP_ANCHORS", "LOWER_IS_BETTER", "markdown_table", "report_runs", "run_label", "write_plots"]
 
-#: Metrics where lower is better (LaMP-3); every other LaMP metric is higher-is-better.
-LOWER_IS_BETTER = frozenset({"MAE", "RMSE"})
+#: Metrics where lower is better (LaMP-3; from the tasks' TaskSpec); every other is higher-is-better.
+LOWER_IS_BETTER = frozenset(m for t in list_tasks() for m in get_task(t).lower_better)
 
 #: Published LaMP test-set numbers (leaderboard, user split), from LAMP.md.
 LAMP_ANCHORS: dict[str, dict[str, dict[str, float]]] = {

@@ -54,42 +54,12 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------------------------
-# query and document per task
-
-
-def _canonical(task: str) -> str:
-    from tagpr_rewards.metrics.lamp import get_task
-
-    return str(get_task(task).name)
-
-
-def _after(text: str, marker: str) -> str | None:
-    i = text.find(marker)
-    return None if i < 0 else text[i + len(marker):].strip()
-
-
-def _quoted(text: str) -> list[str]:
-    # A '"' opens a string and the next one closes it; an unclosed tail is dropped.
-    out: list[str] = []
-    inside = False
-    cur: list[str] = []
-    for ch in text:
-        if ch == '"':
-            if inside:
-                out.append("".join(cur))
-                cur = []
-            inside = not inside
-        elif inside:
-            cur.append(ch)
-    return out
-
-
-_MARKERS = {"LaMP-2": "description:", "LaMP-2N": "article:", "LaMP-3": "review:", "LaMP-4": "article:",
-            "LaMP-5": ":", "LaMP-6": ":", "LaMP-7": ":"}
+# query and document per task: the rules live in the task's TaskSpec (tagpr_rewards.metrics.lamp)
 
 
 def retrieval_query(task: str, input: str) -> str:
-    """The retrieval query the LaMP code takes from a question's ``input``.
+    """The retrieval query the LaMP code takes from a question's ``input``
+    (:meth:`tagpr_rewards.metrics.lamp.TaskSpec.query`).
 
     LaMP-1: the 2nd and 3rd double-quoted strings (the candidate references) joined by a space;
     LaMP-2: text after ``description:``; LaMP-3: after ``review:``; LaMP-4: after ``article:``;
@@ -101,37 +71,23 @@ def retrieval_query(task: str, input: str) -> str:
     >>> retrieval_query("LaMP-5", "Generate a title for: We study x.")
     'We study x.'
     """
-    name = _canonical(task)
-    if name == "LaMP-1":
-        q = _quoted(input)
-        if len(q) >= 3:
-            return f"{q[1]} {q[2]}"
-        return " ".join(q[1:] or q) or input.strip()
-    marker = _MARKERS.get(name)
-    if marker is None:
-        raise KeyError(f"no retrieval query rule for task {name!r}")
-    got = _after(input, marker)
-    return input.strip() if got is None else got
+    from tagpr_rewards.metrics.lamp import get_task
+
+    return get_task(task).query(input)
 
 
 def profile_document(task: str, item: Mapping[str, Any]) -> str:
-    """The text of a profile item that retrieval scores (LAMP.md table).
+    """The text of a profile item that retrieval scores (LAMP.md table;
+    :meth:`tagpr_rewards.metrics.lamp.TaskSpec.document`).
 
     >>> profile_document("LaMP-1", {"title": "T", "abstract": "A"})
     'T A'
     >>> profile_document("LaMP-2", {"description": "D", "tag": "comedy"})
     'D'
     """
-    name = _canonical(task)
-    if name in ("LaMP-1", "LaMP-5"):
-        return f"{item['title']} {item['abstract']}"
-    if name in ("LaMP-4", "LaMP-2N"):
-        return f"{item['title']} {item['text']}"
-    if name == "LaMP-2":
-        return str(item["description"])
-    if name in ("LaMP-3", "LaMP-6", "LaMP-7"):
-        return str(item["text"])
-    raise KeyError(f"no profile document rule for task {name!r}")
+    from tagpr_rewards.metrics.lamp import get_task
+
+    return get_task(task).document(item)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -452,10 +452,4 @@ def evaluate_run(config: EvalConfig, backend: Backend | None = None) -> RunResul
 
 
 def _directions(spec: Any) -> dict[str, str]:
-    lower = getattr(spec, "lower_is_better", None)
-    names = list(getattr(spec, "metrics", None) or getattr(spec, "metric_names", None) or [])
-    out = {}
-    for m in names:
-        lo = lower.get(m, False) if isinstance(lower, dict) else m in ("MAE", "RMSE")
-        out[m] = "lower" if lo else "higher"
-    return out
+    return {m: spec.direction(m) for m in spec.metrics}

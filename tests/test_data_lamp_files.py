@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,7 @@ def test_int_profile_item_id_is_an_error(tmp_path: Path) -> None:
     q = _q("0177")
     q["profile"][1]["id"] = 2
     p = _write(tmp_path / "q.json", [q])
-    with pytest.raises(LampDataError, match=r"question '0177', profile item 1: id 2 is a number"):
+    with pytest.raises(LampDataError, match=r"question '0177', profile item 1: id must be a string; 2 is a number"):
         load_questions(p, "LaMP-2")
 
 
@@ -111,7 +112,7 @@ def test_malformed_json_reports_line_and_column(tmp_path: Path) -> None:
     p.write_text('[\n  {"id": "1",\n   "input": "x" "profile": []}\n]', encoding="utf-8")
     with pytest.raises(LampDataError) as e:
         load_questions(p, "LaMP-2")
-    assert f"{p}: line 3, column 17" in str(e.value)
+    assert f"{p}:3:17: malformed JSON" in str(e.value)
 
 
 def test_outputs_file_passed_as_questions(tmp_path: Path) -> None:
@@ -125,7 +126,8 @@ def test_question_output_id_mismatch(tmp_path: Path) -> None:
     with pytest.raises(LampDataError) as e:
         load_task(d, "LaMP-2")
     msg = str(e.value)
-    assert "dev_outputs.json" in msg and "['2']" in msg and "['3']" in msg
+    assert "dev_outputs.json" in msg and "1 question id has no output (first: '2')" in msg
+    assert "1 output id is not in the questions (first: '3')" in msg
 
 
 def test_outputs_task_name_checked(tmp_path: Path) -> None:
@@ -133,18 +135,6 @@ def test_outputs_task_name_checked(tmp_path: Path) -> None:
     with pytest.raises(LampDataError, match="'LaMP_3' but 'LaMP_2' was expected"):
         load_outputs(p, "LaMP-2")
     assert load_outputs(p).task == "LaMP-3"
-
-
-def test_outputs_repeated_id_rejected(tmp_path: Path) -> None:
-    p = _write(tmp_path / "o.json", {"task": "LaMP_2", "golds": [{"id": "1", "output": "a"}, {"id": "1", "output": "b"}]})
-    with pytest.raises(LampDataError, match=r"id '1': repeated"):
-        load_outputs(p)
-
-
-def test_outputs_int_id_rejected(tmp_path: Path) -> None:
-    p = _write(tmp_path / "o.json", {"task": "LaMP_2", "golds": [{"id": 1, "output": "a"}]})
-    with pytest.raises(LampDataError, match="golds #0: id 1 is a number"):
-        load_outputs(p)
 
 
 def test_legacy_news_task_shares_the_file_key(tmp_path: Path) -> None:
@@ -194,3 +184,101 @@ def test_synthetic_seed_is_passed_through() -> None:
     b = load_task("synthetic", "LaMP-2", seed=1)
     assert [s.input for s in a] != [s.input for s in b]
     assert [s.input for s in a] == [s.input for s in load_task("synthetic", "LaMP-2")]
+
+
+# ---------------------------------------------------------------------------------------------
+# the outputs layout: one reader (read_outputs), one verdict for loading and for scoring
+# (this table replaces the reader tests that tests/test_eval_scoring.py and this file each had)
+
+_GOOD = {"task": "LaMP_3", "golds": [{"id": "1", "output": "4"}]}
+_CASES: list[tuple[str, object, str | None]] = [
+    # (name, file content (bytes, or an object written as JSON), error message part or None if accepted)
+    ("well formed", _GOOD, None),
+    ("utf-8 bom", b"\xef\xbb\xbf" + json.dumps(_GOOD).encode(), None),
+    ("integer output", {"task": "LaMP_3", "golds": [{"id": "1", "output": 4}]}, None),
+    ("float output", {"task": "LaMP_3", "golds": [{"id": "1", "output": 4.5}]}, None),
+    ("not utf-8", b'{"task": "LaMP_3", "golds": [{"id": "1", "output": "\xff"}]}', "is not UTF-8 (byte"),
+    ("malformed", b'{"task": "LaMP_3",\n "golds": [{"id": "1", "output": "4"},]}', ":2:"),
+    ("5000 digits", b'{"task": "LaMP_3", "golds": [{"id": "1", "output": ' + b"7" * 5000 + b"}]}", "digits"),
+    ("deep nesting", b"[" * 100_000, "nests too deeply"),
+    ("questions file", [{"id": "1", "input": "x", "profile": []}], "looks like a questions file"),
+    ("no task", {"golds": []}, "'task' must be a string"),
+    ("unknown task", {"task": "LaMP_9", "golds": []}, "unknown task 'LaMP_9'"),
+    ("golds not a list", {"task": "LaMP_3", "golds": {"1": "4"}}, "'golds' must be a list"),
+    ("entry not an object", {"task": "LaMP_3", "golds": ["a"]}, "golds[0] must be an object"),
+    ("no id", {"task": "LaMP_3", "golds": [{"output": "4"}]}, "golds[0] has no 'id' key"),
+    ("no output", {"task": "LaMP_3", "golds": [{"id": "1"}]}, "id '1' (golds[0]) has no 'output' key"),
+    ("integer id", {"task": "LaMP_3", "golds": [{"id": 177, "output": "4"}]}, "golds[0]: id must be a string; 177"),
+    ("null id", {"task": "LaMP_3", "golds": [{"id": None, "output": "4"}]}, "id must be a string, got NoneType"),
+    ("null output", {"task": "LaMP_3", "golds": [{"id": "1", "output": None}]}, "output must be a string"),
+    ("list output", {"task": "LaMP_3", "golds": [{"id": "1", "output": ["4"]}]}, "output must be a string"),
+    ("bool output", {"task": "LaMP_3", "golds": [{"id": "1", "output": True}]}, "output must be a string"),
+    ("duplicate id", {"task": "LaMP_3", "golds": [{"id": "1", "output": "4"}, {"id": "2", "output": "4"},
+                                                  {"id": "1", "output": "3"}]},
+     "duplicate id '1' (golds[0] and golds[2])"),
+]
+
+
+def _verdicts(path: Path) -> dict[str, str | None]:
+    """The verdict of every command that reads an outputs file: None (accepted) or the message."""
+    from tagpr_eval.scoring import ScoringError, read_outputs_file, score_files
+
+    out: dict[str, str | None] = {}
+    for name, call in (("load_outputs", lambda: load_outputs(path)),
+                       ("read_outputs_file", lambda: read_outputs_file(path, "golds")),
+                       ("score_files", lambda: score_files(path, path))):
+        try:
+            call()
+            out[name] = None
+        except (LampDataError, ScoringError) as e:  # the same words, but for the file's role
+            out[name] = re.sub(r"\b(golds|predictions|outputs) file\b", "<role> file", str(e))
+    return out
+
+
+@pytest.mark.parametrize("name, content, error", _CASES, ids=[c[0] for c in _CASES])
+def test_one_reader_one_verdict(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: object,
+                                error: str | None) -> None:
+    from tagpr_eval.cli import main
+
+    p = tmp_path / "outputs.json"
+    p.write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
+    verdicts = _verdicts(p)
+    if error is None:
+        assert verdicts == dict.fromkeys(verdicts), verdicts
+        assert load_outputs(p).outputs["1"] in ("4", "4.5")
+    else:
+        assert len(set(verdicts.values())) == 1, verdicts  # the same message from every reader
+        msg = next(iter(verdicts.values()))
+        assert msg is not None and error in msg and str(p) in msg, msg
+    code = main(["score", "--golds", str(p), "--preds", str(p)])
+    err = capsys.readouterr().err
+    assert (code == 0) == (error is None) and "Traceback" not in err
+    if error is not None:
+        assert error in err
+
+
+def test_numbers_are_noted_by_id(tmp_path: Path) -> None:
+    p = _write(tmp_path / "o.json", {"task": "LaMP_3", "golds": [{"id": "a", "output": 4}, {"id": "b", "output": "2"},
+                                                                 {"id": "c", "output": 2.5}]})
+    o = load_outputs(p)
+    assert o.outputs == {"a": "4", "b": "2", "c": "2.5"} and o.raw_task == "LaMP_3"
+    assert o.notes == [f"{p}: 2 outputs were numbers, taken as their text (ids 'a', 'c')"]
+
+
+def test_golds_and_questions_pair_with_the_scoring_rule(tmp_path: Path) -> None:
+    """One id-pairing function: loading a task and scoring files list the same ids."""
+    from tagpr_eval.scoring import ScoringError, score_files
+    from tagpr_rewards.metrics.lamp import IdMismatchError, pair_by_id
+
+    with pytest.raises(IdMismatchError) as e:
+        pair_by_id({f"{i:03d}": 1 for i in range(10)}, {f"{i:03d}": 1 for i in range(3, 12)})
+    assert e.value.missing == ["000", "001", "002"] and e.value.extra == ["010", "011"]
+    assert str(e.value) == ("3 gold ids have no prediction (first: '000', '001', '002'); "
+                            "2 prediction ids are not in the golds (first: '010', '011')")
+    g = _write(tmp_path / "g.json", {"task": "LaMP_2", "golds": [{"id": f"{i:03d}", "output": "comedy"}
+                                                                 for i in range(10)]})
+    p = _write(tmp_path / "p.json", {"task": "LaMP_2", "golds": [{"id": f"{i:03d}", "output": "comedy"}
+                                                                 for i in range(3, 12)]})
+    with pytest.raises(ScoringError) as se:
+        score_files(g, p)
+    assert str(e.value) in str(se.value)

@@ -142,7 +142,7 @@ class BaselineBackend(Backend):
     @staticmethod
     def _majority(spec: Any, profile: list[dict[str, Any]]) -> str:
         labels = list(spec.labels)
-        c = Counter(str(p.get("tag", p.get("category", ""))).strip() for p in profile)
+        c = Counter(str(p.get(spec.item_value, "")).strip() for p in profile)  # the tag (news: category)
         c.pop("", None)
         if not c:
             return str(labels[0])
@@ -175,5 +175,5 @@ class BaselineBackend(Backend):
         docs = [profile_document(spec.name, p) for p in profile]
         idx = self.retriever.top_k(query, docs, 1, items=profile)  # recency reads the items' dates
         item = profile[idx[0] if idx else 0]
-        field = "text" if spec.key == "LaMP_7" else "title"
+        field = spec.item_value or spec.item_key  # what the user wrote: the title (LaMP-7: the tweet)
         return str(item.get(field) or item.get("text") or "").strip()

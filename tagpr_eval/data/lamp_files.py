@@ -25,6 +25,7 @@ True
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from tagpr_rewards.files import atomic_write_json
+from tagpr_rewards.metrics.lamp import IdMismatchError, get_task, list_tasks, pair_by_id
 
 __all__ = [
     "PROFILE_FIELDS",
@@ -43,6 +45,7 @@ __all__ = [
     "load_outputs",
     "load_questions",
     "load_task",
+    "read_outputs",
     "task_key",
     "write_json_atomic",
     "write_outputs",
@@ -50,17 +53,9 @@ __all__ = [
     "write_task",
 ]
 
-#: Required profile-item fields per task (besides ``id`` and the optional ``date``).
-PROFILE_FIELDS: dict[str, tuple[str, ...]] = {
-    "LaMP-1": ("title", "abstract"),
-    "LaMP-2": ("description", "tag"),
-    "LaMP-2N": ("text", "category", "title"),  # legacy news categorisation (pre March 2024)
-    "LaMP-3": ("text", "score"),
-    "LaMP-4": ("title", "text"),
-    "LaMP-5": ("title", "abstract"),
-    "LaMP-6": ("title", "text"),
-    "LaMP-7": ("text",),
-}
+#: Required profile-item fields per task (besides ``id`` and the optional ``date``), from each
+#: task's :class:`~tagpr_rewards.metrics.lamp.TaskSpec` (``profile_fields``).
+PROFILE_FIELDS: dict[str, tuple[str, ...]] = {t: get_task(t).profile_fields for t in list_tasks()}
 
 # Fields a profile item must hold as strings; other required fields may be numbers too
 # (LaMP-3 scores are strings in the files, but numbers are harmless and common in forks).
@@ -79,8 +74,6 @@ def canonical_task(task: str) -> str:
     >>> canonical_task("lamp_2"), canonical_task("LaMP-7")
     ('LaMP-2', 'LaMP-7')
     """
-    from tagpr_rewards.metrics.lamp import get_task
-
     return str(get_task(task).name)
 
 
@@ -90,16 +83,11 @@ def task_key(task: str) -> str:
     >>> task_key("LaMP-2")
     'LaMP_2'
     """
-    from tagpr_rewards.metrics.lamp import get_task
-
     return str(get_task(task).key)
 
 
 def _fields(task: str) -> tuple[str, ...]:
-    name = canonical_task(task)
-    if name not in PROFILE_FIELDS:
-        raise LampDataError(f"no profile field table for task {name!r} (known: {sorted(PROFILE_FIELDS)})")
-    return PROFILE_FIELDS[name]
+    return tuple(get_task(task).profile_fields)
 
 
 @dataclass
@@ -169,11 +157,15 @@ class LampTaskData:
 
 @dataclass
 class LampOutputs:
-    """An outputs (gold or prediction) file: canonical task name, ``{id: output}`` in file order."""
+    """An outputs (gold or prediction) file: canonical task name, ``{id: output}`` in file order,
+    the task as the file writes it (``"LaMP_2"``) and notes (non-fatal findings, e.g. outputs
+    that were numbers)."""
 
     task: str
     outputs: dict[str, str]
     path: Path | None = None
+    raw_task: str = ""
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.outputs)
@@ -184,32 +176,47 @@ class LampOutputs:
 
 
 def _read_json(path: Path, what: str) -> Any:
-    if not path.exists():
-        raise LampDataError(f"{what} file not found: {path}")
+    """The JSON in ``path``: UTF-8 with or without a byte-order mark; every failure is a
+    :class:`LampDataError` naming the file (and line:column for malformed JSON)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise LampDataError(f"{path}: {what} file not found") from None
+    except OSError as e:  # a directory, no permission, ...
+        raise LampDataError(f"{path}: cannot read the {what} file: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8-sig")  # a BOM (Windows editors write one) is not part of the JSON
+    except UnicodeDecodeError as e:
+        raise LampDataError(f"{path}: the {what} file is not UTF-8 (byte {e.start}); LaMP files are UTF-8 JSON") from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise LampDataError(
-            f"{path}: line {e.lineno}, column {e.colno}: malformed JSON ({e.msg}); "
+            f"{path}:{e.lineno}:{e.colno}: malformed JSON in the {what} file ({e.msg}); "
             "the file is probably truncated or edited by hand: re-download or regenerate it"
         ) from None
-    except UnicodeDecodeError as e:
-        raise LampDataError(f"{path}: not UTF-8 text ({e}); LaMP files are UTF-8 JSON") from None
+    except RecursionError:
+        raise LampDataError(f"{path}: the {what} file nests too deeply to be a LaMP file") from None
+    except ValueError as e:  # e.g. an integer of more than 4,300 digits (Python's limit)
+        raise LampDataError(f"{path}: the {what} file holds a value JSON cannot read here: {e}; "
+                            "LaMP outputs are strings: quote the value") from None
 
 
-def _check_id(value: Any, path: Path, where: str) -> str:
+def _check_id(value: Any, path: Path | str, where: str) -> str:
     if isinstance(value, str):
         return value
-    if isinstance(value, bool) or value is None:
-        raise LampDataError(f"{path}: {where}: id is {value!r}, expected a string id")
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         raise LampDataError(
-            f"{path}: {where}: id {value!r} is a number; LaMP ids are strings (some with leading "
-            f'zeros like "0177") and must stay strings: write it as "{value}" (if it had leading '
-            "zeros they are already lost: regenerate the file from the original)"
+            f"{path}: {where}: id must be a string; {value!r} is a number. LaMP ids are strings (some with "
+            f'leading zeros, like "0177") and must stay strings: quote it, "{value}" (if it had leading zeros '
+            "they are already lost: regenerate the file from the original)"
         )
-    raise LampDataError(f"{path}: {where}: id is a {type(value).__name__}, expected a string")
+    raise LampDataError(f"{path}: {where}: id must be a string, got {type(value).__name__} {_short(value)}")
+
+
+def _short(v: Any, n: int = 60) -> str:
+    r = repr(v)
+    return r if len(r) <= n else r[: n - 3] + "..."
 
 
 def load_questions(path: str | os.PathLike[str], task: str) -> list[LampSample]:
@@ -226,7 +233,7 @@ def load_questions(path: str | os.PathLike[str], task: str) -> list[LampSample]:
     >>> load_questions(p, "LaMP-7")
     Traceback (most recent call last):
     ...
-    tagpr_eval.data.lamp_files.LampDataError: ...question '07', profile item 0: id 1 is a number; ...
+    tagpr_eval.data.lamp_files.LampDataError: ...question '07', profile item 0: id must be a string; 1 is a number...
     """
     path = Path(path)
     fields = _fields(task)
@@ -288,12 +295,101 @@ def _check_item(item: Any, fields: Sequence[str], path: Path, where: str) -> Non
         raise LampDataError(f"{path}: {where}: 'date' must be YYYY, YYYY-MM-DD or an int, found {d!r}")
 
 
-def load_outputs(path: str | os.PathLike[str], task: str | None = None) -> LampOutputs:
-    """Read and validate an outputs file (golds or predictions: same layout).
+def read_outputs(path: str | os.PathLike[str], task: str | None = None, role: str = "outputs") -> LampOutputs:
+    """Read and validate an outputs file (golds or predictions: same layout): the one reader of
+    this layout, used by :func:`load_task` and by ``tagpr-eval score`` alike.
 
-    ``{"task": "LaMP_2", "golds": [{"id": "...", "output": "..."}]}``. The task name is checked
-    against ``task`` when given. Repeated ids are an error (the official scorer silently keeps
-    the last one). Numeric outputs (e.g. a LaMP-3 rating written as ``4``) are turned into text.
+    ``{"task": "LaMP_2", "golds": [{"id": "...", "output": "..."}]}``, UTF-8 with or without a
+    byte-order mark. ``role`` names the file in messages (``"golds"``, ``"predictions"``). The
+    file's task is checked against ``task`` when given (the legacy news LaMP-2, ``"LaMP-2N"``,
+    shares the file key ``LaMP_2``). Strict: ids must be strings and appear once (the official
+    scorer silently keeps the last), every entry needs ``id`` and ``output``. An output that is
+    a number (a LaMP-3 rating written as ``4``) is taken as its text, and a note says which ids.
+
+    >>> import json, tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "dev_outputs.json")
+    >>> _ = open(p, "w").write(json.dumps({"task": "LaMP_3", "golds": [{"id": "1", "output": 4}]}))
+    >>> o = read_outputs(p, "LaMP-3")
+    >>> o.task, o.outputs, o.notes[0].endswith("1 output was a number, taken as its text (ids '1')")
+    ('LaMP-3', {'1': '4'}, True)
+    """
+    path = Path(path)
+    p = str(path)
+    data = _read_json(path, role)
+    expect = 'expected {"task": "LaMP_k", "golds": [{"id": "...", "output": "..."}, ...]}'
+    if not isinstance(data, dict) or "golds" not in data:
+        hint = " (this looks like a questions file)" if isinstance(data, list) else ""
+        what = f"a JSON {type(data).__name__}" if not isinstance(data, dict) else "an object with no 'golds' key"
+        raise LampDataError(f"{p}: the {role} file holds {what}{hint}; {expect} (predictions use the same "
+                            "layout, with the outputs under 'golds')")
+    raw_task = data.get("task")
+    if not isinstance(raw_task, str):
+        raise LampDataError(f"{p}: 'task' must be a string like \"LaMP_2\", got {_short(raw_task)}; {expect}")
+    try:
+        file_task = canonical_task(raw_task)
+    except KeyError as e:
+        raise LampDataError(f"{p}: unknown task {raw_task!r} in 'task': {e.args[0] if e.args else e}") from None
+    if task is not None:
+        # compare file keys: the legacy news LaMP-2 ("LaMP-2N") also writes "LaMP_2"
+        if task_key(task) != task_key(file_task):
+            raise LampDataError(f"{p}: file is for task {raw_task!r} but {task_key(task)!r} was expected; wrong file?")
+        file_task = canonical_task(task)
+    items = data["golds"]
+    if not isinstance(items, list):
+        raise LampDataError(f"{p}: 'golds' must be a list of {{\"id\", \"output\"}} objects, got "
+                            f"{type(items).__name__} (predictions also sit under the key 'golds')")
+    out: dict[str, str] = {}
+    first: dict[str, int] = {}
+    numeric: list[str] = []
+    for i, it in enumerate(items):
+        # fast path: a well-formed entry (messages are only built for bad ones)
+        if type(it) is dict:
+            sid = it.get("id")
+            val = it.get("output")
+            if type(sid) is str and type(val) is str and sid not in out:
+                out[sid] = val
+                continue
+        sid, val, was_number = _check_entry(p, i, it, out, first, items)
+        if was_number:
+            numeric.append(sid)
+        out[sid] = val
+    notes = []
+    if numeric:
+        n = len(numeric)
+        what = "output was a number, taken as its text" if n == 1 else "outputs were numbers, taken as their text"
+        notes.append(f"{p}: {n} {what} "
+                     f"(ids {', '.join(repr(i) for i in numeric[:5])}{f' and {n - 5} more' if n > 5 else ''})")
+    return LampOutputs(task=file_task, outputs=out, path=path, raw_task=raw_task, notes=notes)
+
+
+def _check_entry(p: str, i: int, it: Any, out: dict[str, str], first: dict[str, int],
+                 items: list[Any]) -> tuple[str, str, bool]:
+    """Validate one entry the fast path refused: ``(id, output text, was a number)``, or a
+    :class:`LampDataError` naming the file, the entry and the id."""
+    where = f"golds[{i}]"
+    if not isinstance(it, dict):
+        raise LampDataError(f"{p}: {where} must be an object with 'id' and 'output', got {_short(it)}")
+    if "id" not in it:
+        raise LampDataError(f"{p}: {where} has no 'id' key (each entry needs id and output)")
+    sid = _check_id(it["id"], p, where)
+    if "output" not in it:
+        raise LampDataError(f"{p}: id {sid!r} ({where}) has no 'output' key (each entry needs id and output)")
+    if sid in out:
+        j = first.get(sid)
+        if j is None:  # the fast path does not record positions: find the first one
+            j = next(k for k, x in enumerate(items) if isinstance(x, dict) and x.get("id") == sid)
+        raise LampDataError(f"{p}: duplicate id {sid!r} (golds[{j}] and golds[{i}]); each id must appear once "
+                            "(the official scorer silently keeps the last)")
+    val = it["output"]
+    if isinstance(val, str):
+        return sid, val, False
+    if isinstance(val, (int, float)) and not isinstance(val, bool):
+        return sid, (repr(val) if isinstance(val, float) and not math.isfinite(val) else str(val)), True
+    raise LampDataError(f"{p}: id {sid!r} ({where}): output must be a string, got {type(val).__name__} {_short(val)}")
+
+
+def load_outputs(path: str | os.PathLike[str], task: str | None = None) -> LampOutputs:
+    """Read and validate an outputs file: :func:`read_outputs` (the one reader of the layout).
 
     >>> import json, tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "dev_outputs.json")
@@ -302,69 +398,17 @@ def load_outputs(path: str | os.PathLike[str], task: str | None = None) -> LampO
     >>> o.task, o.outputs
     ('LaMP-3', {'1': '4'})
     """
-    path = Path(path)
-    data = _read_json(path, "outputs")
-    if not isinstance(data, dict) or "golds" not in data:
-        hint = " (this looks like a questions file)" if isinstance(data, list) else ""
-        raise LampDataError(
-            f'{path}: expected an object {{"task": "LaMP_k", "golds": [...]}}{hint}; '
-            "predictions use the same layout, with the outputs under 'golds'"
-        )
-    raw_task = data.get("task")
-    if not isinstance(raw_task, str):
-        raise LampDataError(f"{path}: missing or non-string 'task' (expected e.g. \"LaMP_2\")")
-    try:
-        file_task = canonical_task(raw_task)
-    except KeyError as e:
-        raise LampDataError(f"{path}: unknown task {raw_task!r} in 'task': {e}") from None
-    if task is not None:
-        # compare file keys: the legacy news LaMP-2 ("LaMP-2N") also writes "LaMP_2"
-        if task_key(task) != task_key(file_task):
-            raise LampDataError(
-                f"{path}: file is for task {raw_task!r} but {task_key(task)!r} was expected; wrong file?"
-            )
-        file_task = canonical_task(task)
-    golds = data["golds"]
-    if not isinstance(golds, list):
-        raise LampDataError(f"{path}: 'golds' must be a list, found {type(golds).__name__}")
-    out: dict[str, str] = {}
-    for i, g in enumerate(golds):
-        if not isinstance(g, dict):
-            raise LampDataError(f"{path}: golds #{i}: expected an object, found {type(g).__name__}")
-        if "id" not in g or "output" not in g:
-            missing = [k for k in ("id", "output") if k not in g]
-            raise LampDataError(f"{path}: golds #{i}: missing field(s) {missing} (each entry needs id and output)")
-        gid = _check_id(g["id"], path, f"golds #{i}")
-        if gid in out:
-            raise LampDataError(
-                f"{path}: id {gid!r}: repeated (the official scorer would silently keep the last one); "
-                "keep one output per id"
-            )
-        val = g["output"]
-        if isinstance(val, (int, float)) and not isinstance(val, bool):
-            val = str(val)
-        if not isinstance(val, str):
-            raise LampDataError(f"{path}: id {gid!r}: 'output' must be a string, found {type(val).__name__}")
-        out[gid] = val
-    return LampOutputs(task=file_task, outputs=out, path=path)
+    return read_outputs(path, task)
 
 
 def _attach_outputs(samples: list[LampSample], outs: LampOutputs, qpath: Path) -> None:
-    qids = {s.id for s in samples}
-    missing = [s.id for s in samples if s.id not in outs.outputs]
-    extra = [i for i in outs.outputs if i not in qids]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} question id(s) have no output (first: {missing[:5]})")
-        if extra:
-            parts.append(f"{len(extra)} output id(s) match no question (first: {extra[:5]})")
-        raise LampDataError(
-            f"{outs.path} does not match {qpath}: {'; '.join(parts)}; "
-            "questions and outputs must come from the same task and split"
-        )
-    for s in samples:
-        s.output = outs.outputs[s.id]
+    try:
+        _, values, _ = pair_by_id({s.id: s for s in samples}, outs.outputs, "question", "output")
+    except IdMismatchError as e:
+        raise LampDataError(f"{outs.path} does not match {qpath}: {e}; "
+                            "questions and outputs must come from the same task and split") from None
+    for s, v in zip(samples, values):
+        s.output = v
 
 
 def load_task(data_dir: str | os.PathLike[str], task: str, split: str = "dev", seed: int = 0) -> LampTaskData:

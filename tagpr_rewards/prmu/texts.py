@@ -23,54 +23,26 @@ from typing import Any
 
 __all__ = ["answer_text", "item_texts", "parse_profile", "profile_hash", "query_content"]
 
-# (key field, value field) by the fields a LaMP item carries, most specific first.
-_ITEM_FIELDS: tuple[tuple[str, str], ...] = (
-    ("description", "tag"),       # LaMP-2 (movies)
-    ("text", "category"),         # LaMP-2 legacy (news)
-    ("text", "score"),            # LaMP-3
-    ("abstract", "title"),        # LaMP-1, LaMP-5
-    ("text", "title"),            # LaMP-4, LaMP-6
-)
-
-# Where the content starts in the official LaMP prompts (the instruction before it is the same
-# for every sample and would dominate a sentence embedding).
-_QUERY_MARKERS = (
-    r"description:\s*",
-    r"following (?:movie|article|news article|paper|abstract|product review|tweet|email)[^:]*:\s*",
-    r"review:\s*",
-    r"article:\s*",
-    r"abstract:\s*",
-    r"tweet:\s*",
-    r"paper:\s*",
-)
-_MARKER_RE = re.compile("|".join(f"(?:{m})" for m in _QUERY_MARKERS), re.IGNORECASE)
 _ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 
 
-def item_texts(item: Any) -> tuple[str, str]:
-    """``(key, value)`` texts of one profile item (any LaMP task; unknown layouts degrade).
+def item_texts(item: Any, task: str | None = None) -> tuple[str, str]:
+    """``(key, value)`` texts of one profile item (any LaMP task; unknown layouts degrade):
+    :func:`tagpr_rewards.metrics.lamp.item_texts`, the task's ``TaskSpec`` fields.
 
     >>> item_texts({"id": "7", "text": "Great blender", "score": 5})
     ('Great blender', '5')
     >>> item_texts("just a string")
     ('just a string', 'just a string')
     """
-    if not isinstance(item, Mapping):
-        s = "" if item is None else str(item)
-        return s, s
-    for k, v in _ITEM_FIELDS:
-        if k in item and v in item:
-            return str(item[k]), str(item[v])
-    fields = [str(val) for key, val in item.items() if key not in ("id", "date") and val is not None]
-    if not fields:
-        return "", ""
-    if len(fields) == 1:
-        return fields[0], fields[0]
-    return fields[0], fields[1]
+    from tagpr_rewards.metrics.lamp import item_texts as spec_item_texts
+
+    return spec_item_texts(item, task)
 
 
-def query_content(text: str) -> str:
-    """The part of a LaMP ``input`` after its instruction (the whole text when none is found).
+def query_content(text: str, task: str | None = None) -> str:
+    """The part of a LaMP ``input`` after its instruction (the whole text when none is found):
+    the task's query rule (:func:`tagpr_rewards.metrics.lamp.query_text`, the one retrieval uses).
 
     >>> query_content("Generate a headline for the following article: Rain falls.")
     'Rain falls.'
@@ -79,12 +51,9 @@ def query_content(text: str) -> str:
     """
     if not isinstance(text, str):
         return ""
-    last = None
-    for m in _MARKER_RE.finditer(text):
-        last = m
-    if last is not None and text[last.end():].strip():
-        return text[last.end():].strip()
-    return text.strip()
+    from tagpr_rewards.metrics.lamp import query_text
+
+    return query_text(text, task) or text.strip()
 
 
 def parse_profile(value: Any) -> tuple[list[Any], str | None]:
