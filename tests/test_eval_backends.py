@@ -132,8 +132,7 @@ def test_cli_run_hf_tiny_model(tiny_model: Path, tmp_path: Path, capsys: pytest.
     out = capsys.readouterr().out
     assert code == 0
     assert "| LaMP-2 | accuracy |" in out and "| LaMP-3 | MAE ↓ |" in out
-    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
-    res = json.loads((run_dir / "results.json").read_text())
+    res = json.loads((tmp_path / "results.json").read_text())  # --output is the run directory itself
     assert res["config"]["model_args"]["pretrained"] == str(tiny_model)
     assert res["tasks"]["LaMP-2"]["n_samples"] == 6
     assert set(res["tasks"]["LaMP-2"]["tag_stats"]) >= {"format_valid_rate", "tag_distribution"}

@@ -291,24 +291,24 @@ def test_cli_download_then_run_from_cache(tmp_path: Path, capsys: pytest.Capture
 @pytest.mark.parametrize("retriever", ["none", "recency", "random"])
 def test_baseline_retriever_options_run_every_task(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                    retriever: str) -> None:
-    code = main(["run", "--model", "baseline", "--model-args", f"retriever={retriever}", "--tasks", "all",
-                 "--limit", "3", "--output", str(tmp_path), "--no-progress", "--no-plots"])
+    run_dir = tmp_path / "run"
+    code = main(["run", "--model", "baseline", "--set", f"model_args.retriever={retriever}", "--tasks", "all",
+                 "--limit", "3", "--output", str(run_dir), "--quiet", "--no-plots"])
     err = capsys.readouterr().err
     assert code == 0, err
-    (run_dir,) = list(tmp_path.iterdir())
     assert set(load_results(run_dir)["metrics"]) == {f"LaMP-{i}" for i in range(1, 8)}
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--model-args", "retriever=bm52"], "did you mean 'bm25'"),
-    (["--model-args", "rating=avg"], "rating must be one of"),
-    (["--model-args", "retriver=bm25"], "did you mean 'retriever'"),
+    (["--set", "model_args.retriever=bm52"], "did you mean 'bm25'"),
+    (["--set", "model_args.rating=avg"], "rating must be one of"),
+    (["--set", "model_args.retriver=bm25"], "did you mean 'retriever'"),
 ])
 def test_bad_baseline_options_are_refused_before_any_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                               args: list[str], needle: str) -> None:
     out = tmp_path / "runs"
-    code = main(["run", "--model", "baseline", *args, "--tasks", "all", "--limit", "3", "--output", str(out),
-                 "--no-progress", "--no-plots"])
+    code = main(["run", "--model", "baseline", *args, "--tasks", "all", "--limit", "3", "--output", str(out / "run"),
+                 "--quiet", "--no-plots"])
     err = capsys.readouterr().err
     assert code == 2 and needle in err and "Traceback" not in err
     assert not out.exists()
@@ -330,7 +330,7 @@ def test_data_that_fails_at_a_later_task_leaves_no_run_directory(tmp_path: Path,
     q.write_text(json.dumps(qs))
     out = tmp_path / "runs"
     code = main(["run", "--model", "dummy", "--data", str(data), "--tasks", "LaMP-2,LaMP-4", "--retriever",
-                 "recency", "--output", str(out), "--no-progress", "--no-plots"])
+                 "recency", "--output", str(out / "run"), "--quiet", "--no-plots"])
     err = capsys.readouterr().err
     assert code == 2 and "has no 'date'" in err
     assert not out.exists()

@@ -77,7 +77,7 @@ def test_bad_lines_are_left_out_of_the_means_and_counted(tmp_path, capsys):
     good = {"completion": "<think>x</think><answer>4</answer>", "reference": "4"}
     f.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({"reference": "4"}) + "\n[1, 2]\n")
     summary_path = tmp_path / "summary.json"
-    rc = main(["score", "--schema", "think-answer", "--task", "LaMP-3", str(f), "-o", str(tmp_path / "o.jsonl"),
+    rc = main(["score", "--schema", "think-answer", "--tasks", "LaMP-3", str(f), "-o", str(tmp_path / "o.jsonl"),
                "--summary-json", str(summary_path)])
     assert rc == 0
     rows = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
@@ -95,7 +95,7 @@ def test_typo_key_is_warned_once_with_did_you_mean(tmp_path, capsys):
     f = tmp_path / "in.jsonl"
     rec = {"completion": "<answer>4</answer>", "refernce": "4", "my_meta": 1}
     f.write_text(json.dumps(rec) + "\n" + json.dumps(rec) + "\n")
-    rc = main(["score", "--schema", "think-answer", "--task", "LaMP-3", str(f), "-o", str(tmp_path / "o.jsonl")])
+    rc = main(["score", "--schema", "think-answer", "--tasks", "LaMP-3", str(f), "-o", str(tmp_path / "o.jsonl")])
     assert rc == 0
     err = capsys.readouterr().err
     assert f"{f}:1: warning: key 'refernce' is not read by any shipped reward; did you mean 'reference'?" in err
