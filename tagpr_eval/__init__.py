@@ -20,7 +20,7 @@ _LAZY = {
     "LampSample": "tagpr_eval.data.lamp_files",
     "LampTaskData": "tagpr_eval.data.lamp_files",
     "LampDataError": "tagpr_eval.data.lamp_files",
-    "load_task": "tagpr_eval.data.lamp_files",
+    "load_task": "tagpr_eval.data",
     "load_questions": "tagpr_eval.data.lamp_files",
     "load_outputs": "tagpr_eval.data.lamp_files",
     "write_task": "tagpr_eval.data.lamp_files",

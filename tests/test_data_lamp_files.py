@@ -282,3 +282,17 @@ def test_golds_and_questions_pair_with_the_scoring_rule(tmp_path: Path) -> None:
     with pytest.raises(ScoringError) as se:
         score_files(g, p)
     assert str(e.value) in str(se.value)
+
+
+def test_the_file_layer_does_not_import_the_generator() -> None:
+    """lamp_files <- synthetic, one way: the file layer imports the generator nowhere (not even
+    lazily); `load_task("synthetic", ...)` dispatches in tagpr_eval.data."""
+    import ast
+
+    import tagpr_eval.data.lamp_files as lf
+
+    tree = ast.parse(Path(lf.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not [m for m in imported if m.startswith("tagpr_eval")], imported
+    assert load_task("synthetic", "LaMP-7").task == "LaMP-7"

@@ -13,8 +13,6 @@ from tagpr_eval.data.synthetic import (
     LAMP2_TAGS,
     LAMP2_TOPICS,
     SYNTHETIC_TASKS,
-    _Catalog,
-    _l2_topic_of,
     explain,
     generate_task,
     heuristic_scores,
@@ -22,6 +20,7 @@ from tagpr_eval.data.synthetic import (
     sample_topic,
     write_synthetic,
 )
+from tagpr_eval.data.synthetic.movies import Movies, _l2_topic_of
 from tagpr_rewards.metrics.lamp import get_task
 
 
@@ -109,8 +108,7 @@ def test_lamp2_depends_on_query_content_not_only_the_user() -> None:
 def test_lamp2_topic_is_recoverable_from_text() -> None:
     import random
 
-    cat = _Catalog("LaMP-2", random.Random(0))
-    for topic, movies in cat.movies.items():
+    for topic, movies in Movies().catalog("LaMP-2", random.Random(0), 25).items():
         assert all(_l2_topic_of(m) == topic for m in movies)
 
 

@@ -44,7 +44,7 @@ __all__ = [
     "canonical_task",
     "load_outputs",
     "load_questions",
-    "load_task",
+    "load_task_files",
     "read_outputs",
     "task_key",
     "write_json_atomic",
@@ -411,23 +411,13 @@ def _attach_outputs(samples: list[LampSample], outs: LampOutputs, qpath: Path) -
         s.output = v
 
 
-def load_task(data_dir: str | os.PathLike[str], task: str, split: str = "dev", seed: int = 0) -> LampTaskData:
+def load_task_files(data_dir: str | os.PathLike[str], task: str, split: str = "dev") -> LampTaskData:
     """Load one task and split from ``DIR/LaMP-k/{split}_questions.json`` (+ ``_outputs.json``).
 
-    ``data_dir="synthetic"`` generates our synthetic LaMP-format data on the fly (default
-    settings of :func:`tagpr_eval.data.synthetic.generate_task`, with ``seed``; ``seed`` is not
-    used for files). The outputs file is optional (the test split has no golds): then every
-    ``sample.output`` is ``None``.
-
-    >>> d = load_task("synthetic", "LaMP-3", split="train")
-    >>> d.task, d.split, d.samples[0].user_id is not None
-    ('LaMP-3', 'train', True)
+    The outputs file is optional (the test split has no golds): then every ``sample.output``
+    is ``None``. (:func:`tagpr_eval.data.load_task` also takes ``"synthetic"``.)
     """
     name = canonical_task(task)
-    if str(data_dir) == "synthetic":
-        from tagpr_eval.data.synthetic import generate_task
-
-        return generate_task(name, split=split, seed=seed).data
     root = Path(data_dir)
     if not root.is_dir():
         raise LampDataError(
