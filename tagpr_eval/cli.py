@@ -127,7 +127,10 @@ def _cmd_compare(a: argparse.Namespace) -> int:
 def _cmd_report(a: argparse.Namespace) -> int:
     from tagpr_eval.report import report_runs
 
-    print(report_runs(a.runs, out_dir=a.output, plots=not a.no_plots))
+    notes: list[str] = []
+    print(report_runs(a.runs, out_dir=a.output, plots=not a.no_plots, notes=notes))
+    for note in notes:  # where the plots went (default: the run dir, or report/ beside several runs)
+        print(note, file=sys.stderr)
     return 0
 
 
@@ -218,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = co.subcommand(sub, "report", "table and plots from saved runs")
     rp.add_argument("runs", nargs="+", metavar="RUN_DIR")
-    co.add_output(rp, "DIR", "the directory for the PNG plots (default: the run dir when one run is given)")
+    co.add_output(rp, "DIR", "the directory for the PNG plots (default: the run dir for one run, "
+                             "report/ beside the runs for several)")
     co.deprecated(rp, "--plots-dir", new="--output", dest="output")
     rp.add_argument("--no-plots", action="store_true", help="print the table only")
     rp.set_defaults(func=_cmd_report)

@@ -19,6 +19,9 @@ dev data or on synthetic data is not comparable to them one to one — the plot 
 
 from __future__ import annotations
 
+import json
+import re
+import textwrap
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,7 +29,8 @@ from typing import Any
 
 from tagpr_rewards.metrics.lamp import get_task, list_tasks
 
-__all__ = ["LAMP_ANCHORS", "LOWER_IS_BETTER", "markdown_table", "report_runs", "run_label", "write_plots"]
+__all__ = ["LAMP_ANCHORS", "LOWER_IS_BETTER", "default_plots_dir", "markdown_table", "report_runs", "run_label",
+           "write_plots"]
 
 #: Metrics where lower is better (LaMP-3; from the tasks' TaskSpec); every other is higher-is-better.
 LOWER_IS_BETTER = frozenset(m for t in list_tasks() for m in get_task(t).lower_better)
@@ -55,31 +59,74 @@ LAMP_ANCHORS: dict[str, dict[str, dict[str, float]]] = {
 }
 
 
-def run_label(results: Mapping[str, Any]) -> str:
-    """A short name for a run: its directory name, else the model (and pretrained/model arg)."""
-    files = results.get("files") or {}
-    if files.get("run_dir"):
-        return Path(str(files["run_dir"])).name
+_HASHED_DIR = re.compile(r"-[0-9a-f]{10}$")  # runner.run_dir_for's default: <model>[-<name>]-<hash>
+#: settings that tell two runs apart in a legend, in the order they are shown
+_DISTINGUISHING = ("prompt", "retriever", "k", "schema", "data", "split", "limit", "seed", "bootstrap")
+
+
+def _model_name(results: Mapping[str, Any]) -> str:
     cfg = results.get("config") or {}
     args = cfg.get("model_args") or {}
-    name = args.get("pretrained") or args.get("model")
+    name = args.get("pretrained") or args.get("model") or args.get("mode")
     return f"{cfg.get('model', 'run')}" + (f" ({Path(str(name)).name})" if name else "")
+
+
+def run_label(results: Mapping[str, Any]) -> str:
+    """A readable name for a run: its directory name when someone chose it, else the model (and
+    its pretrained/model arg) — never the config hash of a default run directory.
+
+    >>> run_label({"files": {"run_dir": "runs/baseline-bda89919b5"}, "config": {"model": "baseline"}})
+    'baseline'
+    >>> run_label({"files": {"run_dir": "runs/qwen-sft"}, "config": {"model": "hf"}})
+    'qwen-sft'
+    """
+    files = results.get("files") or {}
+    if files.get("run_dir"):
+        name = Path(str(files["run_dir"])).name
+        if not _HASHED_DIR.search(name):
+            return name
+    return _model_name(results)
 
 
 def _fmt(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, (int, float)) else "–"
 
 
+def _flat_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings worth naming in a legend: model args first (``retriever=none``), then the
+    run's own (``prompt=tagged``, ``k=8``, the data directory's name)."""
+    out: dict[str, Any] = {}
+    for k, v in sorted((cfg.get("model_args") or {}).items()):
+        if k not in ("pretrained", "model", "mode", "api_key"):
+            out[k] = "none" if v is None else v  # `retriever=none` is typed None by the k=v parser
+    for k in _DISTINGUISHING:
+        v = cfg.get(k)
+        # the prompt's retrieval settings, named apart from a backend's own `retriever` arg
+        out[f"prompt {k}" if k in ("retriever", "k") else k] = Path(str(v)).name if k == "data" and v else v
+    return out
+
+
 def _unique_labels(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One readable label per run: :func:`run_label`, plus the settings that differ between runs
+    whose labels collide (``baseline · retriever=bm25`` vs ``baseline · retriever=none``), and a
+    ``#n`` only when nothing tells them apart."""
     labels = [run_label(r) for r in runs]
     counts = Counter(labels)
+    out = list(labels)
+    for lab in [x for x in counts if counts[x] > 1]:
+        idx = [i for i, x in enumerate(labels) if x == lab]
+        cfgs = [_flat_settings(runs[i].get("config") or {}) for i in idx]
+        names = list(dict.fromkeys(k for c in cfgs for k in c))
+        keys = [k for k in names if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in cfgs}) > 1]
+        for i, c in zip(idx, cfgs):
+            if keys:
+                out[i] = f"{lab} · " + ", ".join(f"{k}={c.get(k, 'default')}" for k in keys)
+    counts = Counter(out)
     seen: Counter[str] = Counter()
-    out = []
-    for lab in labels:
+    for i, lab in enumerate(out):
         if counts[lab] > 1:
             seen[lab] += 1
-            lab = f"{lab} #{seen[lab]}"
-        out.append(lab)
+            out[i] = f"{lab} #{seen[lab]}"
     return out
 
 
@@ -135,22 +182,35 @@ def write_plots(results: Mapping[str, Any] | Sequence[Mapping[str, Any]], out_di
     written: dict[str, str] = {}
     tasks = sorted({t for r in runs for t in (r.get("metrics") or {})})
     if tasks:
-        fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks) + 1.5, 3.6), squeeze=False)
+        # wide enough for the legend and the note even with one task; bbox_inches="tight" keeps
+        # every title, label and legend entry inside the PNG
+        fig, axes = plt.subplots(1, len(tasks), figsize=(max(6.4, 3.2 * len(tasks) + 1.5), 3.8), squeeze=False)
         markers = ["o", "s", "^", "D", "v", "P"]
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         for ax, task in zip(axes[0], tasks):
             metrics = sorted({m for r in runs for m in (r.get("metrics") or {}).get(task, {})},
                              key=lambda m: m not in ("accuracy", "MAE", "rouge-1"))
             width = 0.8 / max(1, len(runs))
+            top = 0.0
             for j, (lab, r) in enumerate(zip(labels, runs)):
                 vals = [(r.get("metrics") or {}).get(task, {}).get(m, float("nan")) for m in metrics]
                 xs = [i - 0.4 + width * (j + 0.5) for i in range(len(metrics))]
-                ax.bar(xs, vals, width=width, label=lab if ax is axes[0][0] else None)
+                color = colors[j % len(colors)]
+                # an edge draws a 0 as a visible line on the axis (a missing value stays empty)
+                bars = ax.bar(xs, vals, width=width, color=color, edgecolor=color, linewidth=1.2,
+                              label=lab if ax is axes[0][0] else None)
+                ax.bar_label(bars, labels=["" if v != v else f"{v:.2f}" for v in vals], fontsize=6, padding=1)
+                top = max([top, *(v for v in vals if v == v)])
             for k, (aname, avals) in enumerate(anchors.items()):
-                pts = [(i, avals.get(task, {}).get(m)) for i, m in enumerate(metrics)]
-                pts = [(i, v) for i, v in pts if v is not None]
+                found = [(i, avals.get(task, {}).get(m)) for i, m in enumerate(metrics)]
+                pts = [(i, float(v)) for i, v in found if v is not None]
                 if pts:
                     ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=markers[k % len(markers)],
                                color="black", s=22, zorder=3, label=aname)
+                    top = max([top, *(p[1] for p in pts)])
+            ymax = max(top, 0.05) * 1.18  # room for the value labels
+            ax.set_ylim(-0.02 * ymax, ymax)  # a little below 0, so a 0 bar's edge shows above the axis
+            ax.axhline(0, color="0.6", linewidth=0.6, zorder=0)
             ax.set_xticks(range(len(metrics)))
             ax.set_xticklabels([m + (" ↓" if m in LOWER_IS_BETTER else "") for m in metrics])
             ax.set_title(task)
@@ -160,11 +220,14 @@ def write_plots(results: Mapping[str, Any] | Sequence[Mapping[str, Any]], out_di
                 if n not in names:
                     handles.append(h)
                     names.append(n)
-        fig.legend(handles, names, loc="lower center", ncol=min(3, len(names)), fontsize=7, frameon=False)
-        fig.suptitle("LaMP metrics (markers: published test-set anchors, user split; "
-                     "not comparable to dev or synthetic data)", fontsize=8)
-        fig.tight_layout(rect=(0, 0.18, 1, 0.95))
-        fig.savefig(out / "metrics.png", dpi=110)
+        ncol = max(1, min(len(names), len(tasks) + 1, 3))
+        fig.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, fontsize=7,
+                   frameon=False)
+        note = ("LaMP metrics. Bars: the runs (value on top; 0 is drawn as a line). Markers: published "
+                "test-set anchors (user split), not comparable to dev or synthetic data.")
+        fig.suptitle("\n".join(textwrap.wrap(note, width=max(60, int(fig.get_figwidth() * 14)))), fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "metrics.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
         written["plot/metrics"] = "metrics.png"
     dists: list[Counter[str]] = []
@@ -173,30 +236,55 @@ def write_plots(results: Mapping[str, Any] | Sequence[Mapping[str, Any]], out_di
         for tr in (r.get("tasks") or {}).values():
             c.update((tr.get("tag_stats") or {}).get("tag_distribution") or {})
         dists.append(c)
-    if any(dists):
-        tags = sorted({t for c in dists for t in c}, key=lambda t: -sum(c[t] for c in dists))
-        fig, ax = plt.subplots(figsize=(7, 0.35 * len(tags) + 1.6))
-        height = 0.8 / len(runs)
-        for j, (lab, c) in enumerate(zip(labels, dists)):
+    tagged = [(lab, c) for lab, c in zip(labels, dists) if c]  # runs without tagged prompts have no tags
+    if tagged:
+        tags = sorted({t for _, c in tagged for t in c}, key=lambda t: -sum(c[t] for _, c in tagged))
+        fig, ax = plt.subplots(figsize=(7, 0.4 * len(tags) * max(1, len(tagged)) + 1.8))
+        height = 0.8 / len(tagged)
+        for j, (lab, c) in enumerate(tagged):
             total = sum(c.values()) or 1
             ys = [i - 0.4 + height * (j + 0.5) for i in range(len(tags))]
-            ax.barh(ys, [100.0 * c[t] / total for t in tags], height=height, label=lab)
+            vals = [100.0 * c[t] / total for t in tags]
+            bars = ax.barh(ys, vals, height=height, label=lab)
+            ax.bar_label(bars, labels=[f"{v:.1f}%" for v in vals], fontsize=6, padding=2)  # 0% shows as "0.0%"
         ax.set_yticks(range(len(tags)))
         ax.set_yticklabels(tags)
         ax.invert_yaxis()
+        ax.set_xlim(0, max(100.0 * max(c[t] for t in tags) / (sum(c.values()) or 1) for _, c in tagged) * 1.15)
         ax.set_xlabel("share of reasoning tags (%)")
         ax.set_title("Distribution of reasoning tags")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=min(3, len(tagged)),
+                  frameon=False)
         fig.tight_layout()
-        fig.savefig(out / "tags.png", dpi=110)
+        fig.savefig(out / "tags.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
         written["plot/tags"] = "tags.png"
     return written
 
 
+def default_plots_dir(run_dirs: Sequence[str | Path]) -> Path:
+    """Where ``tagpr-eval report`` writes plots without ``--output``: the run directory for one
+    run; for several, ``report/`` in the directory that holds them (their common parent).
+
+    >>> default_plots_dir(["runs/a"]).as_posix(), default_plots_dir(["runs/a", "runs/b"]).as_posix()
+    ('runs/a', 'runs/report')
+    """
+    dirs = [Path(d) if Path(d).suffix != ".json" else Path(d).parent for d in run_dirs]
+    if len(dirs) == 1:
+        return dirs[0]
+    import os
+
+    try:
+        parent = Path(os.path.commonpath([str(d.resolve()) if d.is_absolute() else str(d) for d in dirs]))
+    except ValueError:  # relative and absolute paths mixed
+        parent = Path(".")
+    return parent / "report"
+
+
 def report_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = None,
-                plots: bool = True) -> str:
-    """Markdown table for saved runs; plots into ``out_dir`` (default: the single run's dir)."""
+                plots: bool = True, notes: list[str] | None = None) -> str:
+    """Markdown table for saved runs; plots into ``out_dir`` (default :func:`default_plots_dir`).
+    Where the plots went is appended to ``notes`` (when given) so the CLI can say so."""
     from tagpr_eval.results import load_results
 
     runs = []
@@ -208,7 +296,9 @@ def report_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = Non
         runs.append(r)
     table = markdown_table(runs)
     if plots:
-        target = out_dir if out_dir is not None else (run_dirs[0] if len(run_dirs) == 1 else None)
-        if target is not None:
-            write_plots(runs, target)
+        target = Path(out_dir) if out_dir is not None else default_plots_dir(run_dirs)
+        written = write_plots(runs, target)
+        if notes is not None:
+            notes.append("plots: " + (", ".join(str(target / f) for f in written.values()) if written
+                                      else f"none (no metrics or tag statistics in {', '.join(map(str, run_dirs))})"))
     return table

@@ -345,3 +345,35 @@ def test_task_spellings_are_one_run(tmp_path: Path) -> None:
     assert again["files"]["run_dir"] == first["files"]["run_dir"]
     assert again["tasks"]["LaMP-2"]["n_cached"] == 10 and again["tasks"]["LaMP-2"]["n_generated"] == 0
     assert again["run_key"] == first["run_key"] and list(tmp_path.iterdir()) == [Path(first["files"]["run_dir"])]
+
+
+# --- report: readable names, a default place for plots, and it says where (issue 10, item 6)
+
+
+def test_report_on_two_runs_writes_plots_to_a_default_and_says_where(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    a = evaluate_run(_cfg(tmp_path, model="baseline", run_name=None, plots=False))
+    b = evaluate_run(_cfg(tmp_path, model="dummy", model_args={"mode": "constant"}, plots=False))
+    code = main(["report", a["files"]["run_dir"], b["files"]["run_dir"]])
+    out, err = capsys.readouterr()
+    assert code == 0
+    target = tmp_path / "report"
+    assert (target / "metrics.png").stat().st_size > 1000
+    assert f"plots: {target / 'metrics.png'}" in err
+    # readable run names, not the config hash of the default run directory
+    header = out.splitlines()[0]
+    assert header == "| Task | Metric | baseline | dummy (constant) |", header
+
+
+def test_legend_names_tell_colliding_runs_apart() -> None:
+    from tagpr_eval.report import _unique_labels
+
+    def run(d: str, **cfg: object) -> dict:
+        return {"files": {"run_dir": d}, "config": {"model": "baseline", "retriever": "bm25", "k": 4, **cfg}}
+
+    labels = _unique_labels([run("runs/baseline-0123456789", model_args={"retriever": None}),
+                             run("runs/baseline-abcdef0123", k=8),
+                             run("runs/my-run")])
+    assert labels == ["baseline · retriever=none, prompt k=4", "baseline · retriever=default, prompt k=8", "my-run"]
+    assert _unique_labels([run("runs/baseline-0123456789"), run("runs/baseline-abcdef0123")]) == [
+        "baseline #1", "baseline #2"]
