@@ -19,3 +19,14 @@ __all__ = ["REWARD_FUNC_PATH", "SCRIPTS_DIR"]
 REWARD_FUNC_PATH = Path(__file__).resolve().parent / "reward_func.py"
 #: The shipped launch scripts (``train_sft.sh``, ``train_grpo.sh``).
 SCRIPTS_DIR = Path(__file__).resolve().parent / "scripts"
+
+#: modules reachable as attributes, imported on first use (``tagpr_trainers.openrlhf.export``)
+SUBMODULES = ("export", "launch", "remote_reward")
+
+
+def __getattr__(name: str) -> object:
+    if name in SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
