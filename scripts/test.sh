@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (idempotent) and run every check: ruff, mypy, doctests, unit and integration tests.
+# Set up (idempotent) and run every check: ruff, mypy, doctests, unit and integration tests
+# (--integration: a plain `pytest` skips the slow @pytest.mark.integration tests; CI runs this).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,5 +9,5 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy
 echo "== pytest"
-python -m pytest -q -p no:cacheprovider --timeout=900 \
+python -m pytest -q -p no:cacheprovider --timeout=900 --integration \
   --doctest-modules tagpr_rewards tagpr_eval tagpr_trainers tests "$@"

@@ -34,7 +34,7 @@ def test_stage1_is_format_gated_task_reward():
     out = r([GOOD, GOOD.replace("sci-fi</answer>", "comedy</answer>"), "sci-fi"],
             references=["sci-fi"] * 3)
     assert out.scores == [1.0, 0.0, 0.0]
-    assert out.components["base/task"][2] is not None  # the task score is kept even when gated
+    assert out.components["base/task"] == [1.0, 0.0, 1.0]  # the task score is kept even when gated
     assert out.reasons[2].startswith("base: gated")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import pickle
 from pathlib import Path
 
@@ -137,7 +138,8 @@ def test_reward_batch_columns_cache_normalisation_and_bad_input(trained, caplog)
     caplog.set_level(logging.WARNING, logger="tagpr_rewards.prmu")
     bad = reward([None, "<answer>comedy</answer>", 123], user_ids=["a", "b", "c"],
                  profile=["{not json", None, []], query=[None, "q", "q"])
-    assert bad.scores[0] == 0.0 and bad.scores[2] == 0.0 and bad.scores[1] is not None
+    assert bad.scores[0] == 0.0 and bad.scores[2] == 0.0
+    assert isinstance(bad.scores[1], float) and math.isfinite(bad.scores[1])
     text = caplog.text
     assert "not valid JSON" in text or "non-text" in text
     # picklable (async rollout workers pickle rewards); reloads the model lazily
