@@ -9,7 +9,6 @@ bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
 mkdir -p runs/demo
 echo "== rewards on the shipped sample completions"
-tagpr-rewards score --schema personalization-9 --task LaMP-2 --preset stage2 \
-  tagpr_rewards/data/sample_completions.jsonl --output runs/demo/sample_scores.jsonl
+tagpr-rewards score --sample --tasks LaMP-2 --preset stage2 --output runs/demo/sample_scores.jsonl
 echo "== the pipeline: tagpr-train all --config tiny-cpu"
 tagpr-train all --config tiny-cpu --output runs/demo "$@"

@@ -1,6 +1,6 @@
 """Prompts: the LaMP authors' per-item + aggregate templates, and our tagged-reasoning chat prompt.
 
-``style="lamp"`` reproduces the official PPEP/AIP prompts (LAMP.md), including the LaMP code's
+``style="lamp"`` reproduces the official PPEP/AIP prompts (the LaMP paper and code), including the LaMP code's
 token budget: the whole prompt gets ``max_length`` tokens (512 in the LaMP code); the input
 takes at most 60% of it, and the rest is shared among the k items — each item gets
 ``(budget - 1 - 2·(k-1)) // k`` tokens minus its template's own length, and what an item does

@@ -6,7 +6,7 @@
   figure; tagged prompts only);
 * :func:`report_runs` — both, for saved run directories.
 
-The anchors are the LaMP leaderboard's *test-set* numbers (user split, see LAMP.md); a run on
+The anchors are the LaMP leaderboard's *test-set* numbers (user split, from the LaMP paper); a run on
 dev data or on synthetic data is not comparable to them one to one — the plot says so.
 
 >>> r = {"metrics": {"LaMP-3": {"MAE": 0.3, "RMSE": 0.6}}, "tasks": {}, "config": {"model": "x"}}
@@ -35,7 +35,7 @@ __all__ = ["LAMP_ANCHORS", "LOWER_IS_BETTER", "default_plots_dir", "markdown_tab
 #: Metrics where lower is better (LaMP-3; from the tasks' TaskSpec); every other is higher-is-better.
 LOWER_IS_BETTER = frozenset(m for t in list_tasks() for m in get_task(t).lower_better)
 
-#: Published LaMP test-set numbers (leaderboard, user split), from LAMP.md.
+#: Published LaMP test-set numbers (leaderboard, user split), from the LaMP paper.
 LAMP_ANCHORS: dict[str, dict[str, dict[str, float]]] = {
     "FlanT5-XXL, no profile": {
         "LaMP-1": {"accuracy": 0.520}, "LaMP-2": {"accuracy": 0.365, "f1": 0.308},

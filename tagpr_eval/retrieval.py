@@ -1,6 +1,6 @@
 """Profile retrieval as the LaMP authors did it: query/document per task, then a retriever.
 
-Query and document text per task follow LAMP.md ("Prompts and retrieval used by the LaMP
+Query and document text per task follow the LaMP code ("Prompts and retrieval used by the LaMP
 authors"). Retrievers (``get_retriever(name, **kw)``), all with
 ``top_k(query, docs, k, items=None) -> list[int]`` (indices into ``docs``, best first):
 
@@ -77,7 +77,7 @@ def retrieval_query(task: str, input: str) -> str:
 
 
 def profile_document(task: str, item: Mapping[str, Any]) -> str:
-    """The text of a profile item that retrieval scores (LAMP.md table;
+    """The text of a profile item that retrieval scores (the LaMP code's fields;
     :meth:`tagpr_rewards.metrics.lamp.TaskSpec.document`).
 
     >>> profile_document("LaMP-1", {"title": "T", "abstract": "A"})

@@ -1,6 +1,6 @@
 """Stage presets and building composite rewards from config.
 
-The two RL stages (DESIGN.md):
+The two RL stages (the TagPR paper's multi-stage RL):
 
 * ``stage1`` — exploratory stage, task reward alone: ``R_base`` = task reward gated on format
   validity ("task credit only when the format is valid").

@@ -1,6 +1,6 @@
 """A deterministic backend for plumbing tests (no model).
 
-Modes (``--model-args mode=...``):
+Modes (``--set model_args.mode=...``):
 
 * ``constant`` (default): always ``text`` (default ``"dummy"``);
 * ``hash``: a deterministic pseudo-answer per sample id: a label from the task's label list,

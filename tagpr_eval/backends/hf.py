@@ -72,7 +72,7 @@ class HFBackend(Backend):
                  chat_template: str | bool = "auto", tokenizer: str | None = None,
                  revision: str | None = None, batch_size: int | str = "auto") -> None:
         if not pretrained:
-            raise ConfigError("the hf backend needs a model: --model-args pretrained=PATH_OR_ID")
+            raise ConfigError("the hf backend needs a model: --set model_args.pretrained=PATH_OR_ID")
         if dtype not in _DTYPES:
             raise ConfigError(f"hf dtype must be one of {_DTYPES}, got {dtype!r}")
         if chat_template not in ("auto", True, False):

@@ -13,7 +13,7 @@ Only the Python standard library is used (urllib + a thread pool).
 
 Example (against a local server)::
 
-    tagpr-eval run --model openai --model-args model=qwen,base_url=http://127.0.0.1:8000/v1 --tasks LaMP-2
+    tagpr-eval run --model openai --set model_args.model=qwen --set model_args.base_url=http://127.0.0.1:8000/v1 --tasks LaMP-2
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class OpenAIBackend(Backend):
                  api_key: str | None = None, endpoint: str = "auto", concurrency: int = 8,
                  max_retries: int = 5, timeout: float = 120.0, backoff: float = 1.0) -> None:
         if not model:
-            raise ConfigError("the openai backend needs the served model name: --model-args model=NAME,base_url=URL")
+            raise ConfigError("the openai backend needs the served model name: --set model_args.model=NAME --set model_args.base_url=URL")
         if endpoint not in ("auto", "chat", "completions"):
             raise ConfigError(f"openai endpoint must be auto, chat or completions, got {endpoint!r}")
         self.model = str(model)

@@ -7,7 +7,7 @@ Model args: ``pretrained`` (required), ``dtype`` (default ``auto``), ``tensor_pa
 
 Example (needs ``pip install 'tagpr[vllm]'`` and a GPU)::
 
-    tagpr-eval run --model vllm --model-args pretrained=Qwen/Qwen2.5-7B-Instruct,tensor_parallel_size=2 \\
+    tagpr-eval run --model vllm --set model_args.pretrained=Qwen/Qwen2.5-7B-Instruct --set model_args.tensor_parallel_size=2 \\
         --tasks LaMP-2 --data ~/.cache/tagpr/lamp --prompt tagged
 """
 
@@ -33,7 +33,7 @@ class VLLMBackend(Backend):
                  trust_remote_code: bool = False, seed: int = 0, revision: str | None = None,
                  enforce_eager: bool = False) -> None:
         if not pretrained:
-            raise ConfigError("the vllm backend needs a model: --model-args pretrained=PATH_OR_ID")
+            raise ConfigError("the vllm backend needs a model: --set model_args.pretrained=PATH_OR_ID")
         try:
             import vllm
         except ImportError as e:

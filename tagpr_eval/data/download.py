@@ -3,7 +3,7 @@
 The cache uses the same layout :func:`tagpr_eval.data.load_task` reads:
 ``CACHE/LaMP-k/{split}_questions.json`` (+ ``_outputs.json`` for train and dev); the time-based
 split goes under ``CACHE/time/``. :func:`download` returns the directory to pass to
-``load_task``. Official URLs (LAMP.md):
+``load_task``. Official URLs (the LaMP download page):
 ``{base}/LaMP_{k}/{split}/{split}_questions.json``, LaMP-2 (movies) under ``LaMP_2/new/``,
 the time split under ``{base}/time/``.
 

@@ -283,7 +283,7 @@ class PRMUModel:
         path = Path(directory) / CONFIG_FILE
         if not path.is_file():
             raise CheckpointError(f"{path}: not a PRMU checkpoint (no {CONFIG_FILE}); train one with "
-                                  "`tagpr-prmu train --out DIR` or pass the directory it wrote")
+                                  "`tagpr-prmu train --output DIR` or pass the directory it wrote")
         try:
             meta = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:

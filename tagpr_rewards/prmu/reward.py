@@ -137,7 +137,7 @@ class PRMUReward(Reward):
         if use not in USE:
             raise ValueError(f"PRMUReward use must be one of {USE}, got {use!r}")
         if checkpoint is None and model is None:
-            raise ValueError("PRMUReward needs checkpoint=DIR (from `tagpr-prmu train --out DIR`) or model=")
+            raise ValueError("PRMUReward needs checkpoint=DIR (from `tagpr-prmu train --output DIR`) or model=")
         self.checkpoint = None if checkpoint is None else str(checkpoint)
         self.device = device
         self.dtype = dtype

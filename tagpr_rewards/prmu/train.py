@@ -189,7 +189,7 @@ def train_prmu(
         if diff:
             detail = ", ".join(f"{k}: checkpoint={a!r}, requested={b!r}" for k, (a, b) in diff.items())
             raise CheckpointError(f"{out_dir}: cannot resume, the checkpoint was made with other settings "
-                                  f"({detail}); use the same settings or a new --out directory")
+                                  f"({detail}); use the same settings or a new --output directory")
         model = PRMUModel.load(out_dir, encoder=encoder)
         spath = Path(out_dir) / STATE_FILE
         if spath.is_file():

@@ -4,7 +4,7 @@
   It reads the prompt's retrieved profile items the way a careful human would (find the items
   about the query's topic, take their majority label; fall back to the history's majority), so
   it is right on most samples but **not all** (label noise, the right items not retrieved, the
-  fallback): DESIGN.md asks for an imperfect teacher so RL has measurable room above SFT. It
+  fallback): an imperfect teacher, by our design, so RL has measurable room above SFT. It
   uses the generator's introspection (:func:`~tagpr_eval.data.synthetic.sample_topic`,
   :func:`~tagpr_eval.data.synthetic.explain`) to name the topic in words, and labels its own
   steps with the tag it meant (a hint the taggers are measured against).
