@@ -138,7 +138,7 @@ class TaskSpec:
         return input.strip() if i < 0 else input[i + len(self.query_marker):].strip()
 
     def document(self, item: Mapping[str, Any]) -> str:
-        """The text of a profile item that retrieval scores (LAMP.md: the LaMP code's fields).
+        """The text of a profile item that retrieval scores (the LaMP code's fields).
 
         >>> get_task("LaMP-1").document({"title": "T", "abstract": "A"})
         'T A'
