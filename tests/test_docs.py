@@ -25,7 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # a python block, optionally followed (blank lines between) by its expected output
-BLOCK = re.compile(r"```python\n(?P<code>.*?)```\n(?:\s*\n)*?(?:```output\n(?P<out>.*?)```\n)?", re.S)
+BLOCK = re.compile(r"```python\n(?P<code>.*?)```\n(?:[ \t]*\n)*(?:```output\n(?P<out>.*?)```\n)?", re.S)
 CHECKER = doctest.OutputChecker()
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
