@@ -195,7 +195,9 @@ def _build_preset(config: Mapping[str, Any]) -> Reward:
             elif isinstance(prmu_cfg, Mapping) and "type" in prmu_cfg:
                 kwargs["prmu"] = _build_node(prmu_cfg)
             elif isinstance(prmu_cfg, Mapping):
-                kwargs["prmu"] = build_reward("prmu", **prmu_cfg)
+                # PRMU reads the answer with the preset's schema: the parse is shared, not redone
+                extra = {"schema": config["schema"]} if "schema" in config and "schema" not in prmu_cfg else {}
+                kwargs["prmu"] = build_reward("prmu", **extra, **prmu_cfg)
             else:
                 raise TypeError("'prmu' must be a mapping of PRMUReward arguments or a reward node")
     return PRESETS[name](**kwargs)

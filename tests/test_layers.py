@@ -62,8 +62,6 @@ GRAPH = _graph()
 
 #: Problems being fixed on other branches right now (issue 9 item 5); nothing may be added here.
 KNOWN = {
-    "tagpr_rewards.prmu.cli imports tagpr_eval.data.synthetic",
-    "tagpr_rewards.prmu.cli imports tagpr_eval.data.lamp_files",
     # the split of the synthetic generator into a package (eval-data) left its modules in one loop
     "tagpr_eval.data.synthetic.citations <-> tagpr_eval.data.synthetic.core <-> tagpr_eval.data.synthetic.families"
     " <-> tagpr_eval.data.synthetic.movies <-> tagpr_eval.data.synthetic.oracle <-> tagpr_eval.data.synthetic.reviews"

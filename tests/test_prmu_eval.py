@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def report():
     from tagpr_eval.data.synthetic import generate_task
-    from tagpr_rewards.prmu.cli import synthetic_same_answer
+    from tagpr_eval.prmu_synthetic import synthetic_same_answer
     from tagpr_rewards.prmu.config import PRMUConfig, TrainConfig
     from tagpr_rewards.prmu.evaluate import evaluate_prmu
     from tagpr_rewards.prmu.pairs import as_record

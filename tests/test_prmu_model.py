@@ -223,7 +223,7 @@ def test_reward_rejects_bad_config(trained) -> None:
 
 
 def test_cli_train_writes_checkpoint(tmp_path, synthetic) -> None:
-    from tagpr_rewards.prmu.cli import main
+    from tagpr_eval.prmu_synthetic import main
 
     data = tmp_path / "recs.json"
     data.write_text(json.dumps(synthetic[1][:32]))
@@ -255,7 +255,7 @@ def test_finetuned_encoder_is_saved_and_reloaded(tmp_path, synthetic) -> None:
 
 
 def test_cli_eval_writes_report(tmp_path) -> None:
-    from tagpr_rewards.prmu.cli import main
+    from tagpr_eval.prmu_synthetic import main
 
     rep, md = tmp_path / "eval.json", tmp_path / "eval.md"
     rc = main(["eval", "--synthetic", "LaMP-2", "--users", "12", "--questions", "3", "--profile-size", "6",
@@ -264,3 +264,47 @@ def test_cli_eval_writes_report(tmp_path) -> None:
     report = json.loads(rep.read_text())
     assert "user_swap" in report["pair_accuracy"]["prmu"]
     assert "| prmu |" in md.read_text()
+
+
+def test_one_encoder_pass_per_batch_each_distinct_text_once(trained) -> None:
+    from tagpr_rewards.prmu.model import PRMUModel
+    from tagpr_rewards.prmu.texts import item_texts, query_content
+
+    res, out = trained
+    model = PRMUModel.load(out)
+    calls: list[int] = []
+    encode = model.encoder.encode
+    model.encoder.encode = lambda texts, *a, **k: (calls.append(len(texts)), encode(texts, *a, **k))[1]
+    recs = list({r["user_id"]: r for r in res.heldout_records}.values())[:2]
+    qs, rs, ps, us = [], [], [], []
+    for r in recs:  # G = 4 completions per prompt, two of them the same answer
+        for t in ("comedy", "comedy", "sci-fi", r["output"]):
+            qs.append(r["input"])
+            rs.append(t)
+            ps.append(r["profile"])
+            us.append(r["user_id"])
+    g, i = model.score(qs, rs, ps, us)
+    distinct = {query_content(q) for q in qs} | set(rs) | {t for p in ps for it in p for t in item_texts(it)}
+    assert calls == [len(distinct)]  # one pass: queries, responses and both users' profiles together
+    # the same scores as scoring every sample on its own (cold cache each time)
+    for j in (0, 1, 5):
+        model.clear_cache()
+        gj, ij = model.score([qs[j]], [rs[j]], [ps[j]], [us[j]])
+        assert (gj[0], ij[0]) == pytest.approx((g[j], i[j]), abs=1e-5)
+    assert g[0] == g[1] and i[0] == i[1]
+
+
+def test_prmu_reads_the_answer_the_task_reward_parsed(trained) -> None:
+    from tagpr_rewards.base import Batch
+    from tagpr_rewards.presets import build_from_config
+
+    res, out = trained
+    r = res.heldout_records[0]
+    reward = build_from_config({"preset": "stage2", "task": "LaMP-2", "schema": "think-answer",
+                                "prmu": {"checkpoint": str(out)}})
+    comps = [f"<think>t</think><answer>{a}</answer>" for a in ("comedy", r["output"])]
+    batch = Batch.from_inputs(comps, [r["input"]] * 2, [r["output"]] * 2, [r["user_id"]] * 2,
+                              profile=[r["profile"]] * 2, query=[r["input"]] * 2)
+    reward.score(batch)
+    parses = [k for k in batch._memo if isinstance(k, tuple) and k[0] == "parse"]
+    assert len(parses) == 1  # one parse per completion per step, shared by the task reward and PRMU

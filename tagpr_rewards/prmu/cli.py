@@ -6,7 +6,9 @@
 
 ``--data`` is a JSON list (or JSONL) of LaMP records with golds: ``id``, ``input``, ``profile``,
 ``user_id``, ``output``. ``--synthetic`` generates them with ``tagpr_eval.data.synthetic`` (and
-removes user swaps that are ambiguous because the other user's true answer is the same).
+removes user swaps that are ambiguous because the other user's true answer is the same), through
+``tagpr_eval.prmu_synthetic`` (the ``tagpr-prmu`` entry point; the rewards layer imports nothing
+from ``tagpr_eval``).
 ``--set model.KEY=VALUE`` / ``--set train.KEY=VALUE`` override a :class:`PRMUConfig` /
 :class:`TrainConfig` field (the same keys as the ``--config`` file).
 
@@ -102,8 +104,8 @@ def _configs(args: argparse.Namespace) -> tuple[PRMUConfig, TrainConfig]:
     return settings.model, settings.train
 
 
-def load_data(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str | None,
-                                                  Callable[[str, dict[str, Any]], bool] | None]:
+def load_data(args: argparse.Namespace, synthetic: SyntheticSource | None = None
+              ) -> tuple[list[dict[str, Any]], str | None, Callable[[str, dict[str, Any]], bool] | None]:
     """Records, task name and (synthetic only) the ambiguity predicate for user swaps."""
     from tagpr_rewards.prmu.pairs import as_record
 
@@ -118,43 +120,46 @@ def load_data(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str | Non
             except ValueError as e:
                 raise SystemExit(f"{args.data}: record #{i}: {e}") from e
         return out, single_task(args.tasks, "tagpr-prmu"), None
+    if synthetic is None:
+        synthetic = _synthetic_plugin()
+    return synthetic(args)
+
+
+#: A higher layer's synthetic-data source: ``args -> (records, task, same_answer)`` (the rewards
+#: layer does not import tagpr_eval; ``tagpr_eval.prmu_synthetic`` provides one).
+SyntheticSource = Callable[[argparse.Namespace], tuple[list[dict[str, Any]], str | None,
+                                                       Callable[[str, dict[str, Any]], bool] | None]]
+
+
+def _synthetic_plugin() -> SyntheticSource:
+    """The synthetic-data source of the layer above, looked up at run time by name (the rewards
+    layer has no import of tagpr_eval; without it installed, ``--synthetic`` is a clear error)."""
+    import importlib
+
     try:
-        from tagpr_eval.data.synthetic import generate_task
+        mod = importlib.import_module("tagpr_eval.prmu_synthetic")
     except ImportError as e:
-        raise SystemExit("--synthetic needs tagpr_eval (pip install 'tagpr[eval]')") from e
-    st = generate_task(args.synthetic, n_users=args.users, questions_per_user=args.questions,
-                       profile_size=args.profile_size, seed=args.seed or 0, split="train")
-    task = single_task(args.tasks, "tagpr-prmu") or args.synthetic
-    return [as_record(s) for s in st.data.samples], task, synthetic_same_answer(st)
+        raise SystemExit("--synthetic needs tagpr_eval's generator (pip install 'tagpr[eval]'); "
+                         "or pass --data FILE with your own records") from e
+    return mod.synthetic_records  # type: ignore[no-any-return]
 
 
-def synthetic_same_answer(st: Any) -> Callable[[str, dict[str, Any]], bool]:
-    """For synthetic data: would user ``other`` answer record ``r`` with the same gold?"""
-    from tagpr_eval.data.lamp_files import LampSample
-    from tagpr_eval.data.synthetic import oracle_answer
-
-    def same(other: str, r: dict[str, Any]) -> bool:
-        s = LampSample(id=r["id"], input=r["input"], profile=r["profile"], user_id=other)
-        return bool(oracle_answer(st.users[other], s) == r["output"])
-
-    return same
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (exit 141, quietly, when its output pipe is closed)."""
+def main(argv: Sequence[str] | None = None, synthetic: SyntheticSource | None = None) -> int:
+    """Entry point (exit 141, quietly, when its output pipe is closed); ``synthetic`` serves
+    ``--synthetic`` (given by ``tagpr_eval.prmu_synthetic``; looked up at run time otherwise)."""
     from tagpr_rewards.files import quiet_broken_pipe
 
-    return quiet_broken_pipe(lambda: _main(argv))
+    return quiet_broken_pipe(lambda: _main(argv, synthetic))
 
 
-def _main(argv: Sequence[str] | None = None) -> int:
+def _main(argv: Sequence[str] | None = None, synthetic: SyntheticSource | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.cmd == "train" and not args.output:
         build_parser().error("train needs --output DIR (the checkpoint directory)")
     setup_logging(args)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     cfg, tcfg = _configs(args)
-    recs, task, same = load_data(args)
+    recs, task, same = load_data(args, synthetic)
     from tagpr_rewards.prmu.model import CheckpointError, TextEncoder
 
     enc = TextEncoder(cfg.encoder, resolve_device(args.device), cfg.max_chars)

@@ -22,30 +22,33 @@ from pathlib import Path
 from typing import Any
 
 from tagpr_rewards.base import Batch, Reward, RewardOutput
-from tagpr_rewards.prmu.texts import answer_text, parse_profile, profile_hash
+from tagpr_rewards.prmu.texts import DEFAULT_ANSWER_SCHEMA, parse_profile, profile_hash
+from tagpr_rewards.task_rewards import batch_answers
 
 __all__ = ["PRMUReward"]
 
 logger = logging.getLogger("tagpr_rewards.prmu")
 
-_MODELS: dict[tuple[str, str, str, float], Any] = {}
+_MODELS: dict[tuple[str, str, str, float, str], Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 NORMALIZE = ("none", "group", "center")
 USE = ("total", "interaction", "generic")
 
 
-def _load_shared(checkpoint: str, device: str, dtype: str | None, cache_size: int) -> Any:
-    """One loaded model per (checkpoint, device, dtype, mtime) per process (rewards share it)."""
+def _load_shared(checkpoint: str, device: str, dtype: str | None, cache_size: int,
+                 encoder_quantize: str | None = None) -> Any:
+    """One loaded model per (checkpoint, device, dtype, mtime, quantisation) per process (rewards share it)."""
     from tagpr_rewards.prmu.model import PRMUModel
 
     path = str(Path(checkpoint).resolve())
     cfg = Path(path) / "config.json"
     mtime = cfg.stat().st_mtime if cfg.is_file() else 0.0
-    key = (path, device, str(dtype), mtime)
+    key = (path, device, str(dtype), mtime, str(encoder_quantize))
     with _MODELS_LOCK:
         if key not in _MODELS:
-            _MODELS[key] = PRMUModel.load(path, device=device, dtype=dtype, cache_size=cache_size)
+            _MODELS[key] = PRMUModel.load(path, device=device, dtype=dtype, cache_size=cache_size,
+                                          encoder_quantize=encoder_quantize)
         return _MODELS[key]
 
 
@@ -99,11 +102,13 @@ class PRMUReward(Reward):
             completions (one ``all_gather_object`` per scored batch).
         batch_size: completions per forward pass.
         use: ``"total"`` (generic + interaction), ``"interaction"`` or ``"generic"``.
-        schema: tag schema whose answer tag holds the response; None = ``<answer>`` if present,
-            else the whole completion.
+        schema: tag schema the answer is read with (:func:`tagpr_rewards.tags.extract_answer`,
+            shared with the task reward of a composite); None = ``personalization-9``.
         fallback: score for samples that cannot be scored (non-text completion, model failure).
         cache_size: profiles whose encodings stay cached (by user id and profile hash).
         model: an already loaded :class:`~tagpr_rewards.prmu.model.PRMUModel` (instead of ``checkpoint``).
+        encoder_quantize: ``"int8"`` quantises the encoder (CPU; OUR option, off by default: see
+            docs/prmu.md for its measured speed and held-out accuracy).
 
     Components: ``generic``, ``interaction`` (raw, before normalisation).
 
@@ -131,6 +136,7 @@ class PRMUReward(Reward):
         fallback: float = 0.0,
         cache_size: int = 4096,
         model: Any = None,
+        encoder_quantize: str | None = None,
     ) -> None:
         if normalize not in NORMALIZE:
             raise ValueError(f"PRMUReward normalize must be one of {NORMALIZE}, got {normalize!r}")
@@ -147,6 +153,7 @@ class PRMUReward(Reward):
         self.schema = schema
         self.fallback = float(fallback)
         self.cache_size = int(cache_size)
+        self.encoder_quantize = encoder_quantize
         self._model = model
         self._lock = threading.Lock()
         if self.checkpoint is not None and model is None:
@@ -156,7 +163,8 @@ class PRMUReward(Reward):
             # load now, not in the first RL step: a checkpoint that does not match this code
             # (e.g. written by an older tagpr) must be a clear error, not a silent fallback score
             try:
-                self._model = _load_shared(self.checkpoint, self.device, self.dtype, self.cache_size)
+                self._model = _load_shared(self.checkpoint, self.device, self.dtype, self.cache_size,
+                                           self.encoder_quantize)
             except Exception as e:
                 raise ValueError(
                     f"cannot load the PRMU checkpoint {self.checkpoint}: {type(e).__name__}: {e}. "
@@ -183,7 +191,8 @@ class PRMUReward(Reward):
             with self._lock:
                 if self._model is None:
                     assert self.checkpoint is not None
-                    self._model = _load_shared(self.checkpoint, self.device, self.dtype, self.cache_size)
+                    self._model = _load_shared(self.checkpoint, self.device, self.dtype, self.cache_size,
+                                               self.encoder_quantize)
         return self._model
 
     def score(self, batch: Batch) -> RewardOutput:
@@ -204,6 +213,8 @@ class PRMUReward(Reward):
         hs: list[str] = []
         # the G completions of a prompt carry the same profile: parse and hash it once
         parsed: dict[Any, tuple[list[Any], str | None, str]] = {}
+        # the answers, memoised on the batch: a composite's task reward already parsed them
+        answers = batch_answers(batch, self.schema or DEFAULT_ANSWER_SCHEMA)
         for i in range(n):
             sid = str(ids[i]) if ids is not None else str(i)
             if batch.problems[i] is not None:
@@ -221,7 +232,7 @@ class PRMUReward(Reward):
                     its, pr = parse_profile(raw)
                     parsed[pkey] = (its, pr, profile_hash(its))
                 items, prob, ph = parsed[pkey]
-                response = answer_text(batch.completions[i], self.schema)
+                response = answers[i].answer
             except Exception as e:  # one sample's bad metadata costs that sample alone
                 errors[i] = reasons[i] = f"prmu: bad input ({type(e).__name__}: {e}); fallback score"
                 problems[f"unreadable input ({type(e).__name__})"].append(sid)

@@ -23,7 +23,8 @@ from typing import Any
 
 __all__ = ["answer_text", "item_texts", "parse_profile", "profile_hash", "query_content"]
 
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+#: the schema PRMU reads answers with when none is given (the package default)
+DEFAULT_ANSWER_SCHEMA = "personalization-9"
 
 
 def item_texts(item: Any, task: str | None = None) -> tuple[str, str]:
@@ -89,24 +90,18 @@ def profile_hash(items: Sequence[Any]) -> str:
 
 
 def answer_text(completion: str, schema: str | None = None) -> str:
-    """The response PRMU scores: the answer of a tagged completion, else the whole text.
+    """The response PRMU scores: the answer :func:`tagpr_rewards.tags.extract_answer` finds (the
+    one extractor of the package: the first closed answer tag, else the last line after the last
+    schema tag), with ``schema`` (default ``personalization-9``).
 
-    With ``schema`` set, the schema's answer tag is used (``tagpr_rewards.tags``); without it,
-    an ``<answer>…</answer>`` span if present, else the stripped completion.
+    In a reward, :class:`~tagpr_rewards.prmu.reward.PRMUReward` reads the batch's memoised answers
+    (``tagpr_rewards.task_rewards.batch_answers``) instead, so a completion is parsed once per step.
 
-    >>> answer_text("<think>likes heists</think><answer> comedy </answer>")
+    >>> answer_text("<think>likes heists</think><answer> comedy </answer>", "think-answer")
     'comedy'
     >>> answer_text("comedy")
     'comedy'
     """
-    if schema is not None:
-        try:
-            from tagpr_rewards.tags import extract_answer, load_schema
+    from tagpr_rewards.tags import extract_answer
 
-            return extract_answer(completion, load_schema(schema)).answer.strip()
-        except ImportError:  # tags module absent: fall back to the generic rule
-            pass
-    m = _ANSWER_RE.search(completion)
-    if m is not None:
-        return m.group(1).strip()
-    return completion.strip()
+    return extract_answer(completion, schema or DEFAULT_ANSWER_SCHEMA).answer

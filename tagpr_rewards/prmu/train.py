@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from tagpr_rewards.files import atomic_path
 from tagpr_rewards.prmu.config import PRMUConfig, TrainConfig, config_diff
 from tagpr_rewards.prmu.model import CheckpointError, PRMUHead, PRMUModel, TextEncoder
 from tagpr_rewards.prmu.pairs import PairSet, Side, build_pairs, shuffle_profiles, split_users
@@ -268,9 +269,8 @@ def _save_checkpoint(model: PRMUModel, out_dir: str | os.PathLike[str], tcfg: Tr
                      held_recs: list[dict[str, Any]]) -> None:
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
-    tmp = d / (STATE_FILE + ".tmp")
-    torch.save({"epoch": epoch, "optimizer": opt.state_dict(), "history": history}, tmp)
-    os.replace(tmp, d / STATE_FILE)
+    with atomic_path(d / STATE_FILE) as tmp:  # fsync'd, then moved into place
+        torch.save({"epoch": epoch, "optimizer": opt.state_dict(), "history": history}, tmp)
     model.save(d, extra={"train": tcfg.to_dict(), "epoch": epoch,
                          "heldout_users": sorted({r["user_id"] for r in held_recs}),
                          "n_train_users": len(train_users)})
