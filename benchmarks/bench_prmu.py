@@ -103,9 +103,9 @@ def _serve_round(app: Any, bodies: list[bytes]) -> int:
         return asyncio.run(run(srv.url + "/"))
 
 
-def _bodies(s: dict[str, Any]) -> list[bytes]:
+def _bodies(s: dict[str, Any], n: int = CLIENTS * PER_CLIENT) -> list[bytes]:
     out = []
-    for i in range(CLIENTS * PER_CLIENT):
+    for i in range(n):
         j = i % len(s["comps"])
         prompt = "<|user|>" + s["queries"][j] + "<|assistant|>"
         label = {"user_id": s["users"][j], "profile": s["profiles"][j], "query": s["queries"][j]}
@@ -127,3 +127,63 @@ def test_server_throughput(benchmark: Any, setup: dict[str, Any], batching: bool
                             rounds=3, warmup_rounds=0)
     assert ok == len(bodies)
     benchmark.extra_info["requests_per_round"] = len(bodies)
+
+
+# ------------------------------------------------------------- importable workloads (runner)
+
+
+def server_batching_speedup(reward: Any, comps: list[str], queries: list[str], profiles: list[Any],
+                            users: list[str], clients: int = CLIENTS, per_client: int = PER_CLIENT,
+                            rounds: int = 3) -> dict[str, Any]:
+    """``tagpr-rm`` with batching on vs off: ``clients`` concurrent clients sending single-sample
+    requests (as OpenRLHF does); min/median seconds per round, the speed-up, and whether every
+    response matched its own request (each body's completion is unique; its served reward must
+    equal the in-process reward of that sample)."""
+    import os
+    import statistics
+    import time
+
+    from tagpr_rewards.prmu.server import create_app
+
+    s = {"comps": comps, "queries": queries, "profiles": profiles, "users": users}
+    bodies = _bodies(s, clients * per_client)
+    answers = [json.loads(b)["query"][0] for b in bodies]
+    prompts = [json.loads(b)["prompts"][0] for b in bodies]
+    labels = [json.loads(json.loads(b)["labels"][0]) for b in bodies]
+    local = reward([a[len(p):].replace("<|im_end|>", "") for a, p in zip(answers, prompts)],
+                   user_ids=[lab["user_id"] for lab in labels], profile=[lab["profile"] for lab in labels],
+                   query=[lab["query"] for lab in labels]).scores
+
+    def served(batching: bool) -> tuple[float, list[float]]:
+        got: list[float] = [float("nan")] * len(bodies)
+        from tagpr_rewards.prmu.server import ServerThread
+
+        async def client(session: Any, url: str, idx: list[int]) -> None:
+            for i in idx:
+                async with session.post(url, data=bodies[i], headers={"Content-Type": "application/json"}) as r:
+                    got[i] = (await r.json())["rewards"][0]
+
+        async def run(url: str) -> None:
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as sess:
+                await asyncio.gather(*(client(sess, url, list(range(c, len(bodies), clients)))
+                                       for c in range(clients)))
+
+        with ServerThread(create_app(reward, batching=batching, max_wait_ms=5.0)) as srv:
+            t = time.perf_counter()
+            asyncio.run(run(srv.url + "/"))
+            return time.perf_counter() - t, got
+
+    res: dict[str, list[float]] = {"on": [], "off": []}
+    matched = True
+    for _ in range(rounds):
+        for mode in ("on", "off"):  # interleaved
+            sec, got = served(mode == "on")
+            res[mode].append(sec)
+            matched &= all(abs(g - w) < 1e-4 for g, w in zip(got, local))
+    on_min, off_min = min(res["on"]), min(res["off"])
+    return {"clients": clients, "requests": len(bodies), "on_min_s": on_min, "off_min_s": off_min,
+            "on_median_s": statistics.median(res["on"]), "off_median_s": statistics.median(res["off"]),
+            "speedup_min": off_min / on_min,
+            "speedup_median": statistics.median(res["off"]) / statistics.median(res["on"]),
+            "all_matched": matched, "distinct_rewards": len({round(x, 5) for x in local}),
+            "cpus": os.cpu_count(), "loadavg": open("/proc/loadavg").read().split()[:3]}

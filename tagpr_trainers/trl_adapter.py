@@ -503,7 +503,9 @@ class CompositeRewardFunc:
                 log_metric(key, mean)
         if callable(log_extra) and self.log_reasons:
             log_extra(f"{self.__name__}/reason", list(out.reasons))
-            log_extra("tagpr/error", [0.0] * len(out.scores))
+            # per-sample failures inside the composite (tagpr_rewards.base.score_isolated)
+            errs = getattr(out, "errors", None) or [""] * len(out.scores)
+            log_extra("tagpr/error", [1.0 if e else 0.0 for e in errs])
 
     def __repr__(self) -> str:
         return f"CompositeRewardFunc(name={self.__name__!r}, reward={self.runner.reward!r})"
