@@ -125,19 +125,6 @@ def load_data(args: argparse.Namespace, synthetic: SyntheticSource | None = None
     return synthetic(args)
 
 
-def _synthetic_plugin() -> SyntheticSource:
-    """The synthetic-data source of the layer above, looked up at run time by name (the rewards
-    layer has no import of tagpr_eval; without it installed, ``--synthetic`` is a clear error)."""
-    import importlib
-
-    try:
-        mod = importlib.import_module("tagpr_eval.prmu_synthetic")
-    except ImportError as e:
-        raise SystemExit("--synthetic needs tagpr_eval's generator (pip install 'tagpr[eval]'); "
-                         "or pass --data FILE with your own records") from e
-    return mod.synthetic_records  # type: ignore[no-any-return]
-
-
 #: A higher layer's synthetic-data source: ``args -> (records, task, same_answer)`` (the rewards
 #: layer does not import tagpr_eval; ``tagpr_eval.prmu_synthetic`` provides one).
 SyntheticSource = Callable[[argparse.Namespace], tuple[list[dict[str, Any]], str | None,
