@@ -302,13 +302,15 @@ def test_tagpr_rm_serve_prmu_matches_in_process_reward(prmu_setup) -> None:
                              "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(600):
+        deadline = time.monotonic() + 600  # hang guard: loading the encoder on a loaded machine is slow
+        while True:
             try:
                 with urllib.request.urlopen(url + "/health", timeout=2):
                     break
             except OSError:
                 if proc.poll() is not None:
                     raise AssertionError(proc.stdout.read().decode() if proc.stdout else "server died") from None
+                assert time.monotonic() < deadline, "tagpr-rm serve did not answer /health within 600 s"
                 time.sleep(0.2)
         r = recs[0]
         prompt = "<|user|>" + r["input"] + "<|assistant|>"
