@@ -38,10 +38,10 @@ KNOWN_COLUMNS = ("task", "profile", "query", "id")
 
 
 def _unknown_key_warning(key: str) -> str:
-    import difflib
+    from tagpr_rewards.config_io import closest
 
-    close = difflib.get_close_matches(key, [*CONTRACT_KEYS, *KNOWN_COLUMNS], n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else " (kept as a column for custom rewards)"
+    close = closest(key, [*CONTRACT_KEYS, *KNOWN_COLUMNS], cutoff=0.6)
+    hint = f"; did you mean {close!r}?" if close else " (kept as a column for custom rewards)"
     return f"key {key!r} is not read by any shipped reward{hint}"
 
 

@@ -73,7 +73,6 @@ Example (no trainer needed; TRL passes the same keyword arguments):
 
 from __future__ import annotations
 
-import difflib
 import logging
 import sys
 import threading
@@ -84,6 +83,7 @@ from typing import Any
 
 from tagpr_rewards.base import Batch, Reward, RewardOutput
 from tagpr_rewards.base import finite_or_none as _finite
+from tagpr_rewards.config_io import closest
 
 __all__ = [
     "DEFAULT_COLUMNS",
@@ -182,8 +182,7 @@ def _missing_message(name: str, need: Mapping[str, list[str]], missing: list[str
         theirs = mapping[ours]
         guess = next((c for c in _SYNONYMS.get(ours, ()) if c in seen), None)
         if guess is None:
-            close = difflib.get_close_matches(ours, list(seen), n=1, cutoff=0.6)
-            guess = close[0] if close else None
+            guess = closest(ours, seen, cutoff=0.6)
         fix[ours] = guess or f"<your {ours} column>"
         lines.append(f"no column {theirs!r} ({_COLUMN_MEANING.get(ours, ours)}, needed by "
                      f"{', '.join(need[ours])})")
