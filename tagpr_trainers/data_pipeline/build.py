@@ -10,6 +10,8 @@ Files written to the output directory (each atomically):
 * ``sft.jsonl`` — kept chains as TRL conversational prompt-completion rows:
   ``{"prompt": [messages], "completion": [{"role": "assistant", "content": tagged}], "id", "user_id",
   "task", "reference"}``;
+* ``direct.jsonl`` — the direct-answer base arm: the SFT users' samples, same prompts, gold
+  answer only (``<answer>…</answer>``, no reasoning);
 * ``rl.jsonl`` — RL prompts with the columns rewards read (``prompt``, ``reference``, ``user_id``,
   ``profile`` (JSON string), ``task``, ``id``, ``query``);
 * ``chains.jsonl`` — every chain, kept or not, with its tags, score and drop reason;
@@ -167,6 +169,7 @@ def build_tagged_data(
     schema_obj = load_schema(schema)
     out = Path(out_dir)
     sft_rows: list[dict[str, Any]] = []
+    direct_rows: list[dict[str, Any]] = []
     rl_rows: list[dict[str, Any]] = []
     chain_rows: list[dict[str, Any]] = []
     report: dict[str, Any] = {"schema": schema, "threshold": threshold, "teacher": getattr(teacher, "name", "?"),
@@ -184,6 +187,13 @@ def build_tagged_data(
         if progress:
             logger.info("%s: %d samples (%d for SFT chains, %d RL prompts)", task, len(prepared), len(sft_part),
                         len(prepared) - len(sft_part))
+        # the direct-answer base arm: the same prompts and users as SFT, every sample with its gold
+        # answer and no reasoning (only the answer tag, so extraction is the same as for chains)
+        atag = schema_obj.answer_tag
+        direct_rows.extend({"prompt": p.prompt, "completion": [{"role": "assistant",
+                                                                "content": f"<{atag}>{p.sample.output}</{atag}>"}],
+                            "id": str(p.sample.id), "user_id": str(p.sample.user_id), "task": task,
+                            "reference": str(p.sample.output)} for p in sft_part if p.sample.output is not None)
         chains: list[Chain] = teacher.write([TeacherJob(task, p.sample, p.items) for p in sft_part])
         chains = tagger.tag(chains, schema_obj)
         texts = [render_chain(c, schema_obj) for c in chains]
@@ -237,6 +247,9 @@ def build_tagged_data(
     report["dropped"] = sum(sum(t["dropped"].values()) for t in report["tasks"].values())
     report["rl_prompts"] = len(rl_rows)
     random.Random(f"tagpr-sft-order:{seed}").shuffle(sft_rows)
+    random.Random(f"tagpr-sft-order:{seed}").shuffle(direct_rows)
+    report["direct"] = len(direct_rows)
+    write_jsonl(out / "direct.jsonl", direct_rows)
     write_jsonl(out / "chains.jsonl", chain_rows)
     write_jsonl(out / "rl.jsonl", rl_rows)
     write_jsonl(out / "sft.jsonl", sft_rows)

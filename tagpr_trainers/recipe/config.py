@@ -135,9 +135,13 @@ class TeacherConfig:
         model_args: backend arguments (e.g. ``{pretrained: Qwen/Qwen2.5-7B-Instruct}``).
         max_new_tokens, temperature: generation settings of the LLM teacher.
         batch_size: requests per backend call.
+        chain: template teacher's LaMP-2 chain style: ``listing`` (ours, for small models: every
+            retrieved item as ``topic -> "tag"``, the query's topic, the same-topic tags, the
+            vote) or ``prose`` (the same reasoning in sentences).
     """
 
     kind: str = "template"
+    chain: str = "listing"
     backend: str | None = None
     model_args: dict[str, Any] = field(default_factory=dict)
     max_new_tokens: int = 512
@@ -220,6 +224,11 @@ class SFTConfig:
     logging_steps: int = 10
     save_steps: int = 200
     gradient_checkpointing: bool = False
+    #: also train the direct-answer base arm (``direct/model``): the same architecture, prompts,
+    #: users and epochs, the gold answer without reasoning (``data/direct.jsonl``)
+    direct: bool = True
+    #: loss on the completion only (``True``) or on the whole sequence, prompt included
+    completion_only_loss: bool = True
 
 
 @dataclass
@@ -338,7 +347,7 @@ class EvalStageConfig:
         baseline: also evaluate the non-LLM ``baseline`` backend (profile majority label).
     """
 
-    models: list[str] = field(default_factory=lambda: ["base", "sft", "rl1", "rl2"])
+    models: list[str] = field(default_factory=lambda: ["direct", "sft", "rl1", "rl2"])
     limit: int | None = None
     batch_size: int = 16
     max_new_tokens: int = 256
@@ -379,8 +388,8 @@ class RecipeConfig:
             (self.data.k >= 0, "data.k must be >= 0"),
             (self.data.prompt_style in ("tagged", "lamp"), "data.prompt_style must be tagged or lamp"),
             (bool(self.data.tasks), "data.tasks must name at least one task"),
-            (all(m in ("base", "sft", "rl1", "rl2") for m in self.eval.models),
-             "eval.models entries must be base, sft, rl1 or rl2"),
+            (all(m in ("base", "direct", "sft", "rl1", "rl2") for m in self.eval.models),
+             "eval.models entries must be base, direct, sft, rl1 or rl2"),
         ]
         for name in ("stage1", "stage2"):
             st: RLStageConfig = getattr(self.rl, name)

@@ -42,6 +42,9 @@ _PATHS = {
     "base_model": "base",
     "sft_model": "sft/model",
     "sft_trainer": "sft/trainer",
+    "direct_data": "data/direct.jsonl",
+    "direct_model": "direct/model",
+    "direct_trainer": "direct/trainer",
     "prmu_model": "prmu/model",
     "rl1_model": "rl1/model",
     "rl1_trainer": "rl1/trainer",
@@ -234,7 +237,7 @@ class RunContext:
         return self.cfg.model.base
 
     def model_path(self, which: str) -> str:
-        """``base``, ``sft``, ``rl1`` or ``rl2`` -> the model directory or hub id."""
+        """``base``, ``direct``, ``sft``, ``rl1`` or ``rl2`` -> the model directory or hub id."""
         if which == "base":
             return self.base_model_path()
         return str(self.path(f"{which}_model"))

@@ -55,7 +55,7 @@ def make_teachers(ctx: RunContext, lamp_dir: Path) -> dict[str, Any]:
             from tagpr_eval.data import canonical_task
 
             users_file = lamp_dir / canonical_task(task) / f"{ctx.cfg.data.train_split}_users.json"
-            teachers[task] = TemplateTeacher(load_synthetic_users(users_file))
+            teachers[task] = TemplateTeacher(load_synthetic_users(users_file), chain=t.chain)
         elif ctx.dry_run and not _reachable_in_dry_run(ctx, t.backend, t.model_args):
             logger.warning("dry run: teacher backend %s not called here; prompts built, chains stubbed", t.backend)
             teachers[task] = DryRunTeacher(str(t.backend))
@@ -142,11 +142,11 @@ def _merge(per_task: dict[str, dict[str, Any]], tmp: Path, out: Path, seed: int)
     for r in per_task.values():
         tags.update(r["tag_distribution"])
     report["tag_distribution"] = dict(tags.most_common())
-    for key in ("kept", "dropped", "rl_prompts"):
+    for key in ("kept", "dropped", "rl_prompts", "direct"):
         report[key] = sum(int(r[key]) for r in per_task.values())
-    for name in ("chains", "rl", "sft"):
+    for name in ("chains", "rl", "sft", "direct"):
         rows = [row for t in per_task for row in read_jsonl(tmp / t / f"{name}.jsonl")]
-        if name == "sft":
+        if name in ("sft", "direct"):
             random.Random(f"tagpr-sft-order:{seed}").shuffle(rows)
         write_jsonl(out / f"{name}.jsonl", rows)
     atomic_write_json(out / "report.json", report)

@@ -23,8 +23,10 @@ __all__ = ["comparison_table", "eval_config", "plot_curves", "run"]
 
 logger = logging.getLogger("tagpr_trainers.recipe")
 
-LABELS = {"baseline": "baseline (profile majority)", "base": "base", "sft": "SFT", "rl1": "RL stage 1",
-          "rl2": "RL stage 2"}
+LABELS = {"baseline": "baseline (profile majority)", "base": "untrained (random init)",
+          "direct": "base (direct answer)", "sft": "SFT", "rl1": "RL stage 1", "rl2": "RL stage 2"}
+#: table order; "vs base" is measured against the direct-answer model when it was evaluated
+ORDER = ["base", "direct", "sft", "rl1", "rl2"]
 
 
 def _fingerprint(path: str) -> str:
@@ -88,14 +90,14 @@ def comparison_table(results: dict[str, dict[str, Any]], tasks: list[str]) -> tu
         head = (["model"] + metric_names + ["format valid", "answer tag", "reward", "R_base", "R_tag",
                                             "vs base", "vs SFT"])
         lines += [f"### {task}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        base_ref = "direct" if "direct" in results else "base"
         for name, res in results.items():
             row = _row(name, res, task)
-            order = ["base", "sft", "rl1", "rl2"]
-            for ref in ("base", "sft"):
+            for key, ref in (("base", base_ref), ("sft", "sft")):
                 imp = None
-                if ref in results and name in order and order.index(name) > order.index(ref):
+                if ref in results and name in ORDER and ORDER.index(name) > ORDER.index(ref):
                     imp = compare_results(results[ref], res).per_task.get(task)
-                row[f"vs_{ref}"] = imp
+                row[f"vs_{key}"] = imp
             rows.append(row)
 
             def f(v: Any) -> str:
@@ -110,7 +112,8 @@ def comparison_table(results: dict[str, dict[str, Any]], tasks: list[str]) -> tu
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     lines.append("reward = our stage-2 reward without PRMU (α·R_base + β·R_tag) on the eval generations; "
-                 "vs base / vs SFT = relative improvement of the primary metric (positive = better).")
+                 "vs base / vs SFT = relative improvement of the primary metric (positive = better); "
+                 "base = the direct-answer model when it was trained (sft.direct), else the untrained model.")
     return "\n".join(lines) + "\n", rows
 
 

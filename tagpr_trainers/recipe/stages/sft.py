@@ -23,15 +23,18 @@ __all__ = ["build_trainer", "run"]
 logger = logging.getLogger("tagpr_trainers.recipe")
 
 
-def build_trainer(ctx: RunContext, rows: list[dict[str, Any]], model_path: str) -> Any:
-    """An ``SFTTrainer`` for ``rows`` (prompt/completion chat rows) from ``model_path``."""
+def build_trainer(ctx: RunContext, rows: list[dict[str, Any]], model_path: str, arm: str = "sft") -> Any:
+    """An ``SFTTrainer`` for ``rows`` (prompt/completion chat rows) from ``model_path``.
+
+    ``arm``: ``sft`` (tagged chains, ``sft/trainer``) or ``direct`` (the direct-answer base arm,
+    ``direct/trainer``); both use the same ``sft`` settings."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
     c = ctx.cfg.sft
     ds = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
     args = SFTConfig(
-        output_dir=str(ctx.path("sft_trainer")),
+        output_dir=str(ctx.path(f"{arm}_trainer")),
         num_train_epochs=c.epochs,
         max_steps=1 if ctx.dry_run else c.max_steps,
         learning_rate=c.learning_rate,
@@ -44,7 +47,7 @@ def build_trainer(ctx: RunContext, rows: list[dict[str, Any]], model_path: str) 
         logging_steps=c.logging_steps,
         save_steps=c.save_steps,
         save_total_limit=2,
-        completion_only_loss=True,
+        completion_only_loss=c.completion_only_loss,
         gradient_checkpointing=c.gradient_checkpointing,
         report_to="none",
         seed=ctx.cfg.run.seed,
@@ -56,29 +59,42 @@ def build_trainer(ctx: RunContext, rows: list[dict[str, Any]], model_path: str) 
     return SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok)
 
 
+def _train_arm(ctx: RunContext, arm: str, rows: list[dict[str, Any]], base: str) -> dict[str, Any]:
+    trainer = build_trainer(ctx, rows, base, arm)
+    if ctx.dry_run:
+        loss = one_batch_loss(trainer)
+        logger.info("dry run: %s batch loss %.4f on %d rows", arm, loss, len(rows))
+        return {"one_batch_loss": loss, "rows": len(rows)}
+    final = ctx.path(f"{arm}_model")
+    if (final / "config.json").is_file():  # published by an earlier, interrupted run of this stage
+        logger.info("%s: %s exists; not retrained", arm, final)
+        return {"model": str(final), "rows": len(rows), "reused": True}
+    resume = latest_checkpoint(ctx.path(f"{arm}_trainer"))
+    if resume is not None:
+        logger.info("%s: resuming from %s", arm, resume)
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    hist = save_log_history(trainer, final.parent / "log_history.json")
+    publish_model(trainer, trainer.processing_class, final)
+    losses = [h["loss"] for h in hist if "loss" in h]
+    return {"model": str(final), "rows": len(rows), "steps": trainer.state.global_step,
+            "resumed_from": str(resume) if resume else None,
+            "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None}
+
+
 def run(ctx: RunContext) -> dict[str, Any]:
-    """Train (or resume) SFT; publish ``sft/model``; return loss figures."""
+    """Train (or resume) SFT on the tagged chains (``sft/model``) and, with ``sft.direct``, the
+    direct-answer base arm (``direct/model``); return loss figures per arm."""
     rows = read_jsonl(ctx.path("sft_data"))
     if not rows:
         raise ValueError(f"{ctx.path('sft_data')}: no SFT rows (every chain was dropped); lower data.threshold "
                          "or check data/report.md")
+    direct_rows = read_jsonl(ctx.path("direct_data")) if ctx.cfg.sft.direct else []
     corpus = tokenizer_corpus(rows + read_jsonl(ctx.path("rl_data")))
     base = ensure_base_model(ctx, corpus)
     if ctx.dry_run and not model_available(base):
         logger.warning("dry run: base model %s is not available locally (offline); SFT trainer not built", base)
         return {"skipped": f"model {base} not available offline", "rows": len(rows)}
-    trainer = build_trainer(ctx, rows, base)
-    if ctx.dry_run:
-        loss = one_batch_loss(trainer)
-        logger.info("dry run: SFT batch loss %.4f on %d rows", loss, len(rows))
-        return {"one_batch_loss": loss, "rows": len(rows)}
-    resume = latest_checkpoint(ctx.path("sft_trainer"))
-    if resume is not None:
-        logger.info("sft: resuming from %s", resume)
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    hist = save_log_history(trainer, ctx.path("sft_model").parent / "log_history.json")
-    publish_model(trainer, trainer.processing_class, ctx.path("sft_model"))
-    losses = [h["loss"] for h in hist if "loss" in h]
-    return {"model": str(ctx.path("sft_model")), "rows": len(rows), "steps": trainer.state.global_step,
-            "resumed_from": str(resume) if resume else None,
-            "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None}
+    out = _train_arm(ctx, "sft", rows, base)
+    if direct_rows:
+        out["direct"] = _train_arm(ctx, "direct", direct_rows, base)
+    return out
