@@ -145,3 +145,34 @@ def test_build_threshold_zero_keeps_every_valid_chain(tmp_path: Path, lamp2) -> 
     rep = build_tagged_data({"LaMP-2": lamp2.data.samples[:24]}, TemplateTeacher(lamp2.users), TeacherTagger(),
                             tmp_path, threshold=0.0, rl_fraction=0.0, prompt_style="lamp")
     assert rep["kept"] == 24 and rep["rl_prompts"] == 0
+
+
+def test_listing_chain_restates_the_prompt_items_in_order(lamp2) -> None:  # type: ignore[no-untyped-def]
+    """The listing chain (our default for small models) writes each retrieved item's tag exactly
+    as the prompt shows it, in prompt order, so every tag the model must write is in its context."""
+    jobs = _jobs(lamp2)[:30]
+    chains = TemplateTeacher(lamp2.users, chain="listing").write(jobs)
+    for job, chain in zip(jobs, chains):
+        listing = next(s.text for s in chain.steps if s.hint == "recall-history")
+        assert [part.split(" -> ")[1].strip('".') for part in listing.split(": ", 1)[1].split("; ")] == \
+            [it["tag"] for it in job.items]
+        assert chain.answer in [it["tag"] for it in job.items]
+    prose = TemplateTeacher(lamp2.users, chain="prose").write(jobs)
+    assert [c.answer for c in prose] == [c.answer for c in chains]  # same reasoning, other wording
+    with pytest.raises(ValueError, match="chain style"):
+        TemplateTeacher(lamp2.users, chain="poem")
+
+
+def test_direct_answer_arm_rows(tmp_path: Path, lamp2) -> None:  # type: ignore[no-untyped-def]
+    """data/direct.jsonl: the SFT users' samples with the same prompts and the gold answer only."""
+    rep = build_tagged_data({"LaMP-2": lamp2.data.samples}, TemplateTeacher(lamp2.users), TeacherTagger(), tmp_path,
+                            schema="personalization-9", rl_fraction=0.25, k=4, prompt_style="lamp")
+    direct = [json.loads(x) for x in (tmp_path / "direct.jsonl").read_text().splitlines()]
+    sft = [json.loads(x) for x in (tmp_path / "sft.jsonl").read_text().splitlines()]
+    rl_users = {json.loads(x)["user_id"] for x in (tmp_path / "rl.jsonl").read_text().splitlines()}
+    assert rep["direct"] == len(direct) == rep["tasks"]["LaMP-2"]["total"]  # every SFT-user sample, kept or not
+    assert not rl_users & {r["user_id"] for r in direct}
+    by_id = {r["id"]: r for r in direct}
+    for r in sft:
+        assert by_id[r["id"]]["prompt"] == r["prompt"]
+    assert all(r["completion"][0]["content"] == f"<answer>{r['reference']}</answer>" for r in direct)

@@ -44,11 +44,11 @@ def test_all_stages_run_and_print_the_comparison(pipeline: tuple[Path, str]) -> 
     run, printed = pipeline
     for stage in ("data", "sft", "prmu", "rl1", "rl2", "rl", "eval"):
         assert (run / "stages" / f"{stage}.json").is_file(), stage
-    for model in ("sft", "rl1", "rl2"):
+    for model in ("direct", "sft", "rl1", "rl2"):
         assert (run / model / "model" / "model.safetensors").is_file()
-    # the table goes base -> SFT -> RL stage 1 -> RL stage 2, with format validity and rewards
+    # the table goes base (direct answer) -> SFT -> RL stage 1 -> RL stage 2, with format validity and rewards
     assert "| model | accuracy | f1 | format valid |" in printed
-    order = [printed.index(f"| {m} |") for m in ("base", "SFT", "RL stage 1", "RL stage 2")]
+    order = [printed.index(f"| {m} |") for m in ("base (direct answer)", "SFT", "RL stage 1", "RL stage 2")]
     assert order == sorted(order)
     for png in ("reward_curves.png", "sft_loss.png"):
         assert (run / "plots" / png).stat().st_size > 1000
@@ -64,7 +64,11 @@ def test_all_stages_run_and_print_the_comparison(pipeline: tuple[Path, str]) -> 
 def test_sft_learns_the_tag_format(pipeline: tuple[Path, str]) -> None:
     rows = _rows(pipeline[0])
     assert rows["sft"]["format_valid"] >= 0.8, rows["sft"]
-    assert rows["base"]["format_valid"] <= 0.1  # a random-init model does not write the tags
+    # the direct-answer base writes only the answer tag: it answers, but not in the tagged format
+    assert rows["direct"]["format_valid"] <= 0.1 and rows["direct"]["answer_tag"] >= 0.8, rows["direct"]
+    # "vs base" is the relative improvement over the direct-answer model (0 accuracy: undefined)
+    if rows["direct"]["accuracy"] > 0:
+        assert rows["sft"]["vs_base"] == pytest.approx(rows["sft"]["accuracy"] / rows["direct"]["accuracy"] - 1)
 
 
 @pytest.mark.integration

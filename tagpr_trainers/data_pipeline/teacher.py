@@ -19,7 +19,7 @@
 >>> chain.answer in [it["tag"] for it in s.profile] or chain.answer == st.users[s.user_id].favourite_tag
 True
 >>> [step.hint for step in chain.steps][:2]
-['understand-task', 'analyze-query']
+['understand-task', 'recall-history']
 """
 
 from __future__ import annotations

@@ -345,6 +345,8 @@ class EvalStageConfig:
         batch_size: generation batch size.
         max_new_tokens: generation length.
         baseline: also evaluate the non-LLM ``baseline`` backend (profile majority label).
+        synthetic_seeds: also evaluate every model on ``tagpr_eval``'s own synthetic dev set drawn
+            with each of these seeds (other users and profiles; ``eval/comparison-synthetic-seedN.md``).
     """
 
     models: list[str] = field(default_factory=lambda: ["direct", "sft", "rl1", "rl2"])
@@ -352,6 +354,7 @@ class EvalStageConfig:
     batch_size: int = 16
     max_new_tokens: int = 256
     baseline: bool = True
+    synthetic_seeds: list[int] = field(default_factory=list)
 
 
 @dataclass

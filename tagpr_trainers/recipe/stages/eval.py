@@ -38,22 +38,30 @@ def _fingerprint(path: str) -> str:
     return hashlib.sha256("|".join(parts or [path]).encode()).hexdigest()[:8]
 
 
-def eval_config(ctx: RunContext, which: str) -> Any:
-    """The ``tagpr_eval`` config for one model (``baseline`` = the non-LLM profile baseline)."""
+def eval_config(ctx: RunContext, which: str, data_seed: int | None = None) -> Any:
+    """The ``tagpr_eval`` config for one model (``baseline`` = the non-LLM profile baseline).
+
+    ``data_seed``: instead of the run's dev split, ``tagpr_eval``'s own synthetic dev set drawn
+    with this seed (``tagpr-eval run --data synthetic --seed N``: other users, other profiles,
+    the generator's default sizes), same prompt style, retriever and k."""
     from tagpr_eval.config import EvalConfig
     from tagpr_trainers.recipe.stages.rl import eval_reward_node
 
     d, e = ctx.cfg.data, ctx.cfg.eval
+    data, seed, out, suffix = str(ctx.lamp_dir), ctx.cfg.run.seed, ctx.path("eval"), ""
+    if data_seed is not None:
+        data, seed, out, suffix = "synthetic", data_seed, ctx.path("eval") / f"synthetic-seed{data_seed}", \
+            f"-synthetic-seed{data_seed}"
     common: dict[str, Any] = dict(
-        tasks=list(d.tasks), data=str(ctx.lamp_dir), split=d.eval_split, retriever=d.retriever, k=d.k,
-        prompt=d.prompt_style, schema=d.schema, output=str(ctx.path("eval")), limit=2 if ctx.dry_run else e.limit,
+        tasks=list(d.tasks), data=data, split=d.eval_split, retriever=d.retriever, k=d.k,
+        prompt=d.prompt_style, schema=d.schema, output=str(out), limit=2 if ctx.dry_run else e.limit,
         batch_size=e.batch_size, gen_kwargs={"max_new_tokens": 8 if ctx.dry_run else e.max_new_tokens},
-        seed=ctx.cfg.run.seed, plots=True, rewards=True, progress=ctx.progress,
+        seed=seed, plots=True, rewards=True, progress=ctx.progress,
         reward=eval_reward_node(ctx))  # the run's stage-2 node: the weights RL optimised
     if which == "baseline":
-        return EvalConfig(model="baseline", run_name="baseline", **common)
+        return EvalConfig(model="baseline", run_name="baseline" + suffix, **common)
     path = ctx.model_path(which)
-    return EvalConfig(model="hf", run_name=f"{which}-{_fingerprint(path)}",
+    return EvalConfig(model="hf", run_name=f"{which}-{_fingerprint(path)}{suffix}",
                       model_args={"pretrained": path, "dtype": ctx.dtype_name, "device": ctx.device,
                                   "chat_template": True}, **common)
 
@@ -174,21 +182,31 @@ def run(ctx: RunContext) -> dict[str, Any]:
     from tagpr_eval.runner import evaluate_run
 
     e = ctx.cfg.eval
-    results: dict[str, dict[str, Any]] = {}
     names = (["baseline"] if e.baseline else []) + list(e.models)
+    present = []
     for which in names:
-        if which != "baseline":
-            path = ctx.model_path(which)
-            if not model_available(path):
-                if not ctx.dry_run:
-                    logger.warning("eval: %s model %s not found; skipped (run its stage first)", which, path)
-                continue
-        res = evaluate_run(eval_config(ctx, which))
-        results[which] = dict(res)
-    table, rows = comparison_table(results, list(ctx.cfg.data.tasks))
+        if which != "baseline" and not model_available(ctx.model_path(which)):
+            if not ctx.dry_run:
+                logger.warning("eval: %s model %s not found; skipped (run its stage first)", which,
+                               ctx.model_path(which))
+            continue
+        present.append(which)
     out = ctx.path("eval")
-    atomic_write_text(out / "comparison.md", table)
-    atomic_write_json(out / "comparison.json", {"rows": rows, "runs": {k: v.get("files", {}).get("run_dir")
-                                                                        for k, v in results.items()}})
-    plots = plot_curves(ctx.run_dir if not ctx.dry_run else ctx.path("eval").parent, ctx.path("plots"))
-    return {"table": table, "rows": rows, "plots": plots, "comparison": str(out / "comparison.md")}
+    result: dict[str, Any] = {}
+    for data_seed in [None, *([] if ctx.dry_run else e.synthetic_seeds)]:
+        results = {which: dict(evaluate_run(eval_config(ctx, which, data_seed))) for which in present}
+        table, rows = comparison_table(results, list(ctx.cfg.data.tasks))
+        stem = "comparison" if data_seed is None else f"comparison-synthetic-seed{data_seed}"
+        if data_seed is not None:
+            table = (f"Held-out check: tagpr_eval's synthetic dev set drawn with seed {data_seed} "
+                     "(`tagpr-eval run --data synthetic --seed N`).\n\n" + table)
+        atomic_write_text(out / f"{stem}.md", table)
+        atomic_write_json(out / f"{stem}.json", {"rows": rows, "runs": {k: v.get("files", {}).get("run_dir")
+                                                                         for k, v in results.items()}})
+        if data_seed is None:
+            result = {"table": table, "rows": rows, "comparison": str(out / "comparison.md")}
+        else:
+            result.setdefault("synthetic_seeds", {})[str(data_seed)] = {"rows": rows, "comparison": str(out / f"{stem}.md")}
+            result["table"] += "\n" + table
+    result["plots"] = plot_curves(ctx.run_dir if not ctx.dry_run else ctx.path("eval").parent, ctx.path("plots"))
+    return result

@@ -1,0 +1,186 @@
+"""``tagpr-train ablate``: the learning claim with error bars — every stage and ablation arm over
+several seeds, on users the training never saw.
+
+Per seed ``s`` the main run lives in ``OUT/seed{s}/`` (``tagpr-train all`` with ``run.seed=s``:
+data → direct-answer base + tagged SFT → PRMU → RL stage 1 → RL stage 2 → eval). Each ablation
+arm is a run directory ``OUT/seed{s}/arm-<name>/`` that shares the main run's finished stages
+(data, base, SFT, PRMU, RL stage 1) by symbolic links and retrains only RL stage 2 with its
+overrides (:data:`ARMS`, ours):
+
+* ``no-prmu`` — stage 2 without the PRMU term (γ = 0);
+* ``no-tag`` — stage 2 without the tag reward (β = 0).
+
+The summary (:func:`summarise`, ``OUT/ablation.{md,json}``) gives, per model, accuracy as
+mean ± 95% CI across seeds and, within each seed, paired-bootstrap CIs over questions for the
+claims: RL stage 2 − SFT, each stage − the one before, final vs the direct-answer base
+(relative, the paper's headline form), and each arm − the full stage 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ARMS", "question_scores", "run_ablation", "summarise"]
+
+logger = logging.getLogger("tagpr_trainers.recipe")
+
+#: ablation arm -> overrides of RL stage 2 (our arms; the paper's ablations are not public)
+ARMS: dict[str, list[str]] = {
+    "no-prmu": ["rl.stage2.gamma=0", "rl.stage2.use_prmu=false"],
+    "no-tag": ["rl.stage2.beta=0"],
+}
+#: shared by the arms (linked from the main run); RL stage 2 and eval are the arm's own
+_SHARED_DIRS = ("data", "base", "direct", "sft", "prmu", "rl1")
+_SHARED_MARKERS = ("data", "sft", "prmu", "rl1")
+MODELS = ("baseline", "direct", "sft", "rl1", "rl2")
+
+
+def _link_arm(main: Path, arm: Path) -> None:
+    (arm / "stages").mkdir(parents=True, exist_ok=True)
+    for d in _SHARED_DIRS:
+        src, dst = main / d, arm / d
+        if src.exists() and not dst.exists():
+            os.symlink(src.resolve(), dst, target_is_directory=True)
+    for m in _SHARED_MARKERS:
+        src, dst = main / "stages" / f"{m}.json", arm / "stages" / f"{m}.json"
+        if src.is_file() and not dst.exists():
+            dst.write_bytes(src.read_bytes())
+
+
+def run_ablation(config: str, overrides: Sequence[str], seeds: Sequence[int], output: str | Path,
+                 arms: Sequence[str] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run the main pipeline and every arm for each seed (finished stages are reused), then
+    write and return the summary."""
+    from tagpr_trainers.recipe.config import load_recipe_config
+    from tagpr_trainers.recipe.runner import run_recipe
+
+    out = Path(output)
+    chosen = list(ARMS) if arms is None else list(arms)
+    for name in chosen:
+        if name not in ARMS:
+            from tagpr_rewards.registry import unknown_name_error
+
+            raise unknown_name_error("ablation arm", name, list(ARMS))
+    for seed in seeds:
+        main = out / f"seed{seed}"
+        cfg = load_recipe_config(config, [*overrides, f"run.seed={seed}", f"run.output_dir={main}"])
+        logger.info("ablate: seed %d, main run in %s", seed, main)
+        run_recipe(cfg, "all", progress=progress)
+        for name in chosen:
+            arm = main / f"arm-{name}"
+            _link_arm(main, arm)
+            acfg = load_recipe_config(config, [*overrides, *ARMS[name], f"run.seed={seed}",
+                                               f"run.output_dir={arm}", "eval.models=[rl2]", "eval.baseline=false"])
+            logger.info("ablate: seed %d, arm %s in %s", seed, name, arm)
+            run_recipe(acfg, "rl", progress=progress)
+            run_recipe(acfg, "eval", progress=progress)
+    return summarise(out)
+
+
+def question_scores(run_dir: str | Path) -> dict[str, float]:
+    """``{question id: 1.0 if the answer equals the gold else 0.0}`` from a tagpr_eval run
+    directory's ``samples.jsonl`` (strict match of the stripped strings, as the official scorer)."""
+    p = Path(run_dir) / "samples.jsonl"
+    out: dict[str, float] = {}
+    with p.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                gold = r.get("gold")
+                out[str(r["id"])] = float(gold is not None and str(r.get("answer", "")).strip() == str(gold).strip())
+    return out
+
+
+def _runs(run_dir: Path) -> dict[str, Path]:
+    p = run_dir / "eval" / "comparison.json"
+    if not p.is_file():
+        return {}
+    runs = json.loads(p.read_text(encoding="utf-8")).get("runs") or {}
+    return {k: Path(v) for k, v in runs.items() if v}
+
+
+def summarise(output: str | Path) -> dict[str, Any]:
+    """Aggregate ``OUT/seed*/`` into ``OUT/ablation.md`` and ``OUT/ablation.json``."""
+    from tagpr_eval.stats import paired_bootstrap, relative_bootstrap, seed_ci
+    from tagpr_rewards.files import atomic_write_json, atomic_write_text
+
+    out = Path(output)
+    per_seed: dict[str, dict[str, dict[str, float]]] = {}
+    for sd in sorted(out.glob("seed*")):
+        models = {k: question_scores(v) for k, v in _runs(sd).items() if (v / "samples.jsonl").is_file()}
+        for arm in sorted(sd.glob("arm-*")):
+            r = _runs(arm).get("rl2")
+            if r is not None and (r / "samples.jsonl").is_file():
+                models[f"rl2 {arm.name[4:]}"] = question_scores(r)
+        if models:
+            per_seed[sd.name] = models
+    if not per_seed:
+        raise FileNotFoundError(f"{out}: no seed*/eval/comparison.json; run `tagpr-train ablate` first")
+
+    names: list[str] = []
+    for models in per_seed.values():
+        names += [m for m in models if m not in names]
+    order = [m for m in MODELS if m in names] + [m for m in names if m not in MODELS]
+
+    def acc(scores: dict[str, float]) -> float:
+        return sum(scores.values()) / len(scores) if scores else float("nan")
+
+    table: dict[str, Any] = {"seeds": list(per_seed), "accuracy": {}, "claims": {}}
+    for m in order:
+        vals = [acc(ms[m]) for ms in per_seed.values() if m in ms]
+        table["accuracy"][m] = {"per_seed": vals, "mean": seed_ci(vals).mean, "ci95": seed_ci(vals).half_width}
+    claims = [("rl1 − sft", "sft", "rl1", False), ("rl2 − rl1", "rl1", "rl2", False),
+              ("rl2 − sft", "sft", "rl2", False), ("sft − direct", "direct", "sft", False),
+              ("rl2 vs direct (relative)", "direct", "rl2", True)]
+    claims += [(f"{m} − rl2", "rl2", m, False) for m in order if m.startswith("rl2 ")]
+    for label, a, b, rel in claims:
+        rows = []
+        for seed, ms in per_seed.items():
+            if a in ms and b in ms:
+                ids = sorted(set(ms[a]) & set(ms[b]))
+                xa, xb = [ms[a][i] for i in ids], [ms[b][i] for i in ids]
+                r = (relative_bootstrap if rel else paired_bootstrap)(xa, xb, seed=0)
+                rows.append({"seed": seed, "delta": r.delta, "low": r.low, "high": r.high, "n": r.n})
+        if rows:
+            ci = seed_ci([r["delta"] for r in rows])
+            table["claims"][label] = {"per_seed": rows, "mean": ci.mean, "ci95_across_seeds": ci.half_width}
+    atomic_write_json(out / "ablation.json", table)
+    md = _markdown(table, order)
+    atomic_write_text(out / "ablation.md", md)
+    table["markdown"] = md
+    return table
+
+
+_LABELS = {"baseline": "profile-majority baseline", "direct": "base (direct answer)", "sft": "tagged SFT",
+           "rl1": "RL stage 1", "rl2": "RL stage 2 (full)", "rl2 no-prmu": "RL stage 2, no PRMU (γ=0)",
+           "rl2 no-tag": "RL stage 2, no tag reward (β=0)"}
+
+
+def _markdown(table: dict[str, Any], order: list[str]) -> str:
+    import math
+
+    def pm(mean: float, hw: float, pct: bool = False) -> str:
+        f = (lambda v: f"{100 * v:+.1f}%") if pct else (lambda v: f"{v:.3f}")
+        return f(mean) if math.isnan(hw) else f"{f(mean)} ± {f(hw).lstrip('+')}"
+
+    seeds = table["seeds"]
+    lines = [f"Accuracy on unseen users (LaMP-2 synthetic dev), {len(seeds)} seed(s): mean ± 95% CI across seeds "
+             "(Student t; none with one seed).", "",
+             "| model | accuracy | " + " | ".join(seeds) + " |", "|---|---|" + "---|" * len(seeds)]
+    for m in order:
+        a = table["accuracy"][m]
+        lines.append(f"| {_LABELS.get(m, m)} | {pm(a['mean'], a['ci95'])} | "
+                     + " | ".join(f"{v:.3f}" for v in a["per_seed"]) + " |")
+    lines += ["", "Claims: the difference per seed with its paired bootstrap 95% CI over questions, and the "
+              "mean ± 95% CI across seeds.", "", "| claim | mean | per seed [95% CI] |", "|---|---|---|"]
+    for label, c in table["claims"].items():
+        pct = "relative" in label
+        f = (lambda v: f"{100 * v:+.1f}%") if pct else (lambda v: f"{v:+.3f}")
+        per = "; ".join(f"{f(r['delta'])} [{f(r['low'])}, {f(r['high'])}]" for r in c["per_seed"])
+        lines.append(f"| {label} | {pm(c['mean'], c['ci95_across_seeds'], pct)} | {per} |")
+    return "\n".join(lines) + "\n"

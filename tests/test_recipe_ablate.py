@@ -1,0 +1,92 @@
+"""`tagpr-train ablate`: the summary's statistics on run directories laid out as the recipe writes them."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from tagpr_eval.stats import paired_bootstrap, relative_bootstrap, seed_ci
+from tagpr_trainers.recipe.ablate import ARMS, _link_arm, question_scores, summarise
+
+
+def _eval_run(root: Path, name: str, correct: list[bool]) -> Path:
+    d = root / "eval" / name
+    d.mkdir(parents=True)
+    with (d / "samples.jsonl").open("w") as f:
+        for i, ok in enumerate(correct):
+            f.write(json.dumps({"id": f"{i:04d}", "answer": "comedy" if ok else "drama ", "gold": "comedy"}) + "\n")
+    return d
+
+
+def _seed_dir(root: Path, accs: dict[str, float], n: int, rng: random.Random) -> None:
+    runs = {}
+    for model, acc in accs.items():
+        if model.startswith("arm-"):
+            continue
+        runs[model] = str(_eval_run(root, model, [rng.random() < acc for _ in range(n)]))
+    (root / "eval" / "comparison.json").write_text(json.dumps({"rows": [], "runs": runs}))
+    for arm, acc in accs.items():
+        if arm.startswith("arm-"):
+            a = root / arm
+            r = _eval_run(a, "rl2", [rng.random() < acc for _ in range(n)])
+            (a / "eval" / "comparison.json").write_text(json.dumps({"rows": [], "runs": {"rl2": str(r)}}))
+
+
+def test_question_scores_match_strictly_after_stripping(tmp_path: Path) -> None:
+    d = _eval_run(tmp_path, "m", [True, False, True])
+    assert question_scores(d) == {"0000": 1.0, "0001": 0.0, "0002": 1.0}
+
+
+def test_summary_reports_every_model_and_claim_with_intervals(tmp_path: Path) -> None:
+    rng = random.Random(0)
+    accs = {"baseline": 0.34, "direct": 0.3, "sft": 0.6, "rl1": 0.62, "rl2": 0.7, "arm-no-prmu": 0.66,
+            "arm-no-tag": 0.69}
+    for s in range(3):
+        _seed_dir(tmp_path / f"seed{s}", accs, 400, rng)
+    table = summarise(tmp_path)
+    assert table["seeds"] == ["seed0", "seed1", "seed2"]
+    assert list(table["accuracy"]) == ["baseline", "direct", "sft", "rl1", "rl2", "rl2 no-prmu", "rl2 no-tag"]
+    for m, acc in accs.items():
+        key = f"rl2 {m[4:]}" if m.startswith("arm-") else m
+        a = table["accuracy"][key]
+        assert len(a["per_seed"]) == 3 and abs(a["mean"] - acc) < 0.05 and a["ci95"] > 0
+    c = table["claims"]["rl2 − sft"]
+    assert 0.05 < c["mean"] < 0.15 and all(r["low"] > 0 for r in c["per_seed"])  # a real gain: CI excludes 0
+    rel = table["claims"]["rl2 vs direct (relative)"]
+    assert 1.0 < rel["mean"] < 1.7  # 0.7 / 0.3 - 1 = +133%
+    assert "rl2 no-prmu − rl2" in table["claims"] and "rl2 no-tag − rl2" in table["claims"]
+    md = (tmp_path / "ablation.md").read_text()
+    assert "| RL stage 2, no PRMU (γ=0) |" in md and "±" in md and "%" in md
+    assert json.loads((tmp_path / "ablation.json").read_text())["seeds"] == table["seeds"]
+
+
+def test_summary_without_runs_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="tagpr-train ablate"):
+        summarise(tmp_path)
+
+
+def test_arm_links_the_shared_stages(tmp_path: Path) -> None:
+    main = tmp_path / "seed0"
+    for d in ("data", "sft", "rl1"):
+        (main / d).mkdir(parents=True)
+    (main / "stages").mkdir()
+    for m in ("data", "sft", "rl1"):
+        (main / "stages" / f"{m}.json").write_text("{}")
+    (main / "stages" / "rl2.json").write_text("{}")
+    arm = main / "arm-no-tag"
+    _link_arm(main, arm)
+    assert (arm / "sft").resolve() == (main / "sft").resolve() and (arm / "sft").is_symlink()
+    assert (arm / "stages" / "rl1.json").is_file() and not (arm / "stages" / "rl2.json").exists()
+    assert set(ARMS) == {"no-prmu", "no-tag"}
+
+
+def test_stats_helpers() -> None:
+    assert seed_ci([0.5]).n == 1 and str(seed_ci([0.5])) == "0.500"
+    same = paired_bootstrap([1, 0, 1, 0], [1, 0, 1, 0], n_boot=500)
+    assert same.delta == 0 and not same.excludes_zero
+    assert relative_bootstrap([0, 0], [1, 1]).delta != relative_bootstrap([0, 0], [1, 1]).delta  # nan: base is 0
+    with pytest.raises(ValueError, match="one length"):
+        paired_bootstrap([1], [1, 0])
