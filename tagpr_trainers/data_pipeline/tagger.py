@@ -11,8 +11,7 @@ schema tag; :func:`render_chain` writes the tagged completion.
   answers one tag per line; unknown names snap to the closest tag name.
 * :class:`TeacherTagger` — keeps the template teacher's own labels (a control).
 
->>> from tagpr_rewards.config_io import closest
-from tagpr_trainers.data_pipeline.teacher import Chain, Step
+>>> from tagpr_trainers.data_pipeline.teacher import Chain, Step
 >>> from tagpr_rewards.tags import load_schema
 >>> schema = load_schema("r2p-3")
 >>> c = Chain("1", "LaMP-2", [Step("Tag the movie.", hint="analyze-request"),

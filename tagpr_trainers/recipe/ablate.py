@@ -7,8 +7,10 @@ arm is a run directory ``OUT/seed{s}/arm-<name>/`` that shares the main run's fi
 (data, base, SFT, PRMU, RL stage 1) by symbolic links and retrains only RL stage 2 with its
 overrides (:data:`ARMS`, ours):
 
-* ``no-prmu`` — stage 2 without the PRMU term (γ = 0);
-* ``no-tag`` — stage 2 without the tag reward (β = 0).
+* ``no-prmu`` — stage 2 without the PRMU term (γ = 0: the term is left out);
+* ``no-tag`` — stage 2 without the tag reward (β = 0);
+* ``no-tags`` — no tags at all: the direct-answer base model, then both RL stages with the task
+  reward alone (``lamp_task`` on the answer tag; no format gate, no tag or PRMU term).
 
 The summary (:func:`summarise`, ``OUT/ablation.{md,json}``) gives, per model, accuracy as
 mean ± 95% CI across seeds and, within each seed, paired-bootstrap CIs over questions for the
@@ -31,22 +33,34 @@ logger = logging.getLogger("tagpr_trainers.recipe")
 
 #: ablation arm -> overrides of RL stage 2 (our arms; the paper's ablations are not public)
 ARMS: dict[str, list[str]] = {
-    "no-prmu": ["rl.stage2.gamma=0", "rl.stage2.use_prmu=false"],
-    "no-tag": ["rl.stage2.beta=0"],
+    "no-prmu": ["rl.stage2.reward.prmu=null"],
+    "no-tag": ["rl.stage2.reward.beta=0"],
+    "no-tags": ["prmu.enabled=false",
+                "rl.stage1.reward={type: lamp_task, task: {task}, schema: {schema}}",
+                "rl.stage2.reward={type: lamp_task, task: {task}, schema: {schema}}"],
 }
+#: arms that start RL from the direct-answer model instead of the tagged SFT model
+_FROM_DIRECT = {"no-tags"}
 #: shared by the arms (linked from the main run); RL stage 2 and eval are the arm's own
 _SHARED_DIRS = ("data", "base", "direct", "sft", "prmu", "rl1")
 _SHARED_MARKERS = ("data", "sft", "prmu", "rl1")
 MODELS = ("baseline", "direct", "sft", "rl1", "rl2")
 
 
-def _link_arm(main: Path, arm: Path) -> None:
+def _link_arm(main: Path, arm: Path, from_direct: bool = False) -> None:
+    """Link the main run's finished stages into ``arm`` (``from_direct``: its ``sft`` is the
+    direct-answer model and RL stage 1 is the arm's own)."""
     (arm / "stages").mkdir(parents=True, exist_ok=True)
-    for d in _SHARED_DIRS:
-        src, dst = main / d, arm / d
+    dirs = {d: d for d in _SHARED_DIRS}
+    markers = list(_SHARED_MARKERS)
+    if from_direct:
+        dirs = {"data": "data", "base": "base", "direct": "direct", "sft": "direct"}
+        markers = ["data", "sft"]
+    for dst_name, src_name in dirs.items():
+        src, dst = main / src_name, arm / dst_name
         if src.exists() and not dst.exists():
             os.symlink(src.resolve(), dst, target_is_directory=True)
-    for m in _SHARED_MARKERS:
+    for m in markers:
         src, dst = main / "stages" / f"{m}.json", arm / "stages" / f"{m}.json"
         if src.is_file() and not dst.exists():
             dst.write_bytes(src.read_bytes())
@@ -73,8 +87,10 @@ def run_ablation(config: str, overrides: Sequence[str], seeds: Sequence[int], ou
         run_recipe(cfg, "all", progress=progress)
         for name in chosen:
             arm = main / f"arm-{name}"
-            _link_arm(main, arm)
-            acfg = load_recipe_config(config, [*overrides, *ARMS[name], f"run.seed={seed}",
+            _link_arm(main, arm, from_direct=name in _FROM_DIRECT)
+            arm_overrides = [o.replace("{task}", cfg.data.tasks[0]).replace("{schema}", cfg.data.schema)
+                             for o in ARMS[name]]
+            acfg = load_recipe_config(config, [*overrides, *arm_overrides, f"run.seed={seed}",
                                                f"run.output_dir={arm}", "eval.models=[rl2]", "eval.baseline=false"])
             logger.info("ablate: seed %d, arm %s in %s", seed, name, arm)
             run_recipe(acfg, "rl", progress=progress)
@@ -139,15 +155,15 @@ def summarise(output: str | Path) -> dict[str, Any]:
               ("rl2 vs direct (relative)", "direct", "rl2", True)]
     claims += [(f"{m} − rl2", "rl2", m, False) for m in order if m.startswith("rl2 ")]
     for label, a, b, rel in claims:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for seed, ms in per_seed.items():
             if a in ms and b in ms:
                 ids = sorted(set(ms[a]) & set(ms[b]))
                 xa, xb = [ms[a][i] for i in ids], [ms[b][i] for i in ids]
-                r = (relative_bootstrap if rel else paired_bootstrap)(xa, xb, seed=0)
-                rows.append({"seed": seed, "delta": r.delta, "low": r.low, "high": r.high, "n": r.n})
+                d = (relative_bootstrap if rel else paired_bootstrap)(xa, xb, seed=0)
+                rows.append({"seed": seed, "delta": d.delta, "low": d.low, "high": d.high, "n": d.n})
         if rows:
-            ci = seed_ci([r["delta"] for r in rows])
+            ci = seed_ci([row["delta"] for row in rows])
             table["claims"][label] = {"per_seed": rows, "mean": ci.mean, "ci95_across_seeds": ci.half_width}
     atomic_write_json(out / "ablation.json", table)
     md = _markdown(table, order)
@@ -158,7 +174,8 @@ def summarise(output: str | Path) -> dict[str, Any]:
 
 _LABELS = {"baseline": "profile-majority baseline", "direct": "base (direct answer)", "sft": "tagged SFT",
            "rl1": "RL stage 1", "rl2": "RL stage 2 (full)", "rl2 no-prmu": "RL stage 2, no PRMU (γ=0)",
-           "rl2 no-tag": "RL stage 2, no tag reward (β=0)"}
+           "rl2 no-tag": "RL stage 2, no tag reward (β=0)",
+           "rl2 no-tags": "no tags: direct answer + RL (task reward)"}
 
 
 def _markdown(table: dict[str, Any], order: list[str]) -> str:

@@ -194,7 +194,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
     out = ctx.path("eval")
     result: dict[str, Any] = {}
     for data_seed in [None, *([] if ctx.dry_run else e.synthetic_seeds)]:
-        results = {which: dict(evaluate_run(eval_config(ctx, which, data_seed))) for which in present}
+        results: dict[str, dict[str, Any]] = {which: dict(evaluate_run(eval_config(ctx, which, data_seed)))
+                                              for which in present}
         table, rows = comparison_table(results, list(ctx.cfg.data.tasks))
         stem = "comparison" if data_seed is None else f"comparison-synthetic-seed{data_seed}"
         if data_seed is not None:
