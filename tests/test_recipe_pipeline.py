@@ -12,10 +12,11 @@ from tagpr_trainers.recipe.cli import main
 from tagpr_trainers.recipe.config import load_recipe_config
 from tagpr_trainers.recipe.runner import run_recipe
 
-# tiny-cpu shrunk to test size (same code path; fewer samples and steps)
+# tiny-cpu shrunk to test size (same code path; fewer samples and steps; a learning rate at which
+# ~100 steps learn the tag format, not the task: the learning floor is tests/test_recipe_learning.py)
 SHRINK = [
     "data.synthetic.train_users=20", "data.synthetic.eval_users=6", "data.tagger.kind=teacher",
-    "sft.epochs=6", "sft.save_steps=1000", "prmu.train.epochs=1",
+    "sft.epochs=6", "sft.learning_rate=1e-2", "sft.save_steps=1000", "prmu.train.epochs=1",
     "rl.stage1.max_steps=2", "rl.stage2.max_steps=2", "rl.stage1.batch_size=16", "rl.stage2.batch_size=16",
     "eval.limit=16",
 ]
