@@ -44,7 +44,7 @@ REQUIRED = {
     "tagpr-eval ls": ["tasks"],
     "tagpr-prmu train": ["--synthetic", "LaMP-2"],
     "tagpr-prmu eval": ["--synthetic", "LaMP-2"],
-    **{f"tagpr-train {c}": ["--config", "tiny-cpu"] for c in ("data", "sft", "prmu", "rl", "eval", "all", "show")},
+    **{f"tagpr-train {c}": ["--config", "tiny-cpu"] for c in ("data", "sft", "prmu", "rl", "eval", "all", "show", "ablate")},
 }
 
 

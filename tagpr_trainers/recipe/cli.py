@@ -52,9 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--dry-run", action="store_true",
                         help="build every component and run one batch through it, without training")
         sp.add_argument("--force", action="store_true", help="rerun stages that are already done")
-    sp = co.subcommand(sub, "ablate", "every stage and ablation arm over several seeds, with 95%% CIs "
-                                      "(writes OUTPUT/ablation.md; --output is the ablation directory)")
+    sp = co.subcommand(sub, "ablate", "every stage and ablation arm over several seeds, with 95% CIs "
+                                      "(writes OUTPUT/ablation.md)")
     config_options(sp)
+    for a in sp._actions:
+        if "--output" in a.option_strings:
+            a.help = ("write the result here: the ablation directory (one run directory per seed, "
+                      "OUTPUT/seedN/, and OUTPUT/ablation.{md,json}; default: runs/ablate-CONFIG)")
     sp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds, one main run each")
     sp.add_argument("--arms", nargs="*", default=None,
                     help="ablation arms (default: every arm of tagpr_trainers.recipe.ablate.ARMS)")
