@@ -65,8 +65,10 @@ def test_all_stages_run_and_print_the_comparison(pipeline: tuple[Path, str]) -> 
 def test_sft_learns_the_tag_format(pipeline: tuple[Path, str]) -> None:
     rows = _rows(pipeline[0])
     assert rows["sft"]["format_valid"] >= 0.8, rows["sft"]
-    # the direct-answer base writes only the answer tag: it answers, but not in the tagged format
-    assert rows["direct"]["format_valid"] <= 0.1 and rows["direct"]["answer_tag"] >= 0.8, rows["direct"]
+    # the direct-answer base writes only the answer tag: it answers, without the reasoning tags
+    # (format validity does not require them; the tag reward, which scores coverage, does)
+    assert rows["direct"]["answer_tag"] >= 0.8, rows["direct"]
+    assert rows["direct"]["reward_tag"] < rows["sft"]["reward_tag"], (rows["direct"], rows["sft"])
     # "vs base" is the relative improvement over the direct-answer model (0 accuracy: undefined)
     if rows["direct"]["accuracy"] > 0:
         assert rows["sft"]["vs_base"] == pytest.approx(rows["sft"]["accuracy"] / rows["direct"]["accuracy"] - 1)
