@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--dry-run", action="store_true",
                         help="build every component and run one batch through it, without training")
         sp.add_argument("--force", action="store_true", help="rerun stages that are already done")
-    sp = co.subcommand(sub, "ablate", "every stage and ablation arm over several seeds, with 95% CIs "
+    sp = co.subcommand(sub, "ablate", "every stage and ablation arm over several seeds, with confidence intervals "
                                       "(writes OUTPUT/ablation.md)")
     config_options(sp)
     for a in sp._actions:
