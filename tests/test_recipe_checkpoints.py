@@ -182,3 +182,16 @@ def test_rl_resume_equals_an_uninterrupted_run(tmp_path: Path, kill_at: int, ste
     a, b = dict(full.model.named_parameters()), dict(resumed.model.named_parameters())
     assert max(float((a[k] - b[k]).detach().abs().max()) for k in a) == 0.0
     assert not all(torch.equal(a[k], v) for k, v in part.model.named_parameters())  # steps 3-4 did change it
+
+
+def test_the_cli_names_a_changed_stage_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tagpr_trainers.recipe.cli import main
+    from tagpr_trainers.recipe.config import load_recipe_config
+    from tagpr_trainers.recipe.context import RunContext
+
+    ctx = RunContext(load_recipe_config("tiny-cpu", [f"run.output_dir={tmp_path}", "run.device=cpu"]))
+    ctx.mark_done("data", {"kept": 1})
+    rc = main(["data", "--config", "tiny-cpu", "--output", str(tmp_path), "--set", "data.k=2"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("tagpr-train: error: ") and "data.k: 4 -> 2" in err and "--force" in err
+    assert "Traceback" not in err

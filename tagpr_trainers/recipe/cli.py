@@ -117,7 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args, fmt="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from tagpr_trainers.recipe.runner import run_recipe
 
-    out = run_recipe(cfg, args.command, dry_run=args.dry_run, force=args.force, progress=not args.quiet)
+    from tagpr_trainers.recipe.context import StageInputsChanged
+
+    try:
+        out = run_recipe(cfg, args.command, dry_run=args.dry_run, force=args.force, progress=not args.quiet)
+    except StageInputsChanged as e:  # a user decision, not a crash: say what changed and how to redo it
+        print(f"tagpr-train: error: {e}", file=sys.stderr)
+        return 2
     if args.dry_run:
         for stage, res in out.items():
             if not stage.startswith("_"):
