@@ -115,9 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tagpr_rewards.cli_options import setup_logging
 
     setup_logging(args, fmt="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from tagpr_trainers.recipe.runner import run_recipe
-
     from tagpr_trainers.recipe.context import StageInputsChanged
+    from tagpr_trainers.recipe.runner import run_recipe
 
     try:
         out = run_recipe(cfg, args.command, dry_run=args.dry_run, force=args.force, progress=not args.quiet)
