@@ -143,18 +143,37 @@ def plot_curves(run_dir: Path, out_dir: Path) -> dict[str, str]:
         if p.is_file():
             hists[which] = json.loads(p.read_text())
     if hists:
-        fig, axes = plt.subplots(1, len(hists), figsize=(6 * len(hists), 4), squeeze=False)
-        for ax, (which, hist) in zip(axes[0], hists.items()):
-            keys = sorted({k for h in hist for k in h if k == "reward" or (k.startswith("rewards/") and
-                                                                           k.endswith("/mean"))})
-            for k in keys:
-                pts = [(h["step"], h[k]) for h in hist if k in h and h[k] is not None]
+        # one row per stage: the total and the top-level components (same 0..1 scale), and for a
+        # stage with PRMU its raw parts beside the group-normalised term that enters the reward
+        # (normalised, its mean is ~0 by construction; the raw parts show what the PRMU scored)
+        fig, axes = plt.subplots(len(hists), 2, figsize=(12, 3.6 * len(hists)), squeeze=False,
+                                 gridspec_kw={"width_ratios": [3, 2]})
+        for row, (which, hist) in zip(axes, hists.items()):
+            ax, pax = row
+            comps = sorted({k.split("/")[1] for h in hist for k in h
+                            if k.startswith("rewards/") and k.endswith("/mean") and k.count("/") == 2})
+            comps = [c for c in comps if not c.startswith("stage")]  # the composite itself is "reward"
+            series = [("reward", "total reward", 2.4)] + [(f"rewards/{c}/mean", c, 1.2) for c in comps]
+            for key, label, lw in series:
+                pts = [(h["step"], h[key]) for h in hist if h.get(key) is not None]
                 if pts:
-                    ax.plot(*zip(*pts), label=k.replace("rewards/", "").replace("/mean", ""),
-                            lw=2 if k == "reward" else 1)
-            ax.set_title(f"{LABELS[which]}: reward per step")
+                    ax.plot(*zip(*pts), label=label, lw=lw)
+            ax.set_title(f"{LABELS[which]}: mean reward per step")
             ax.set_xlabel("step")
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+            prmu = [(k, k.split("/", 1)[1].removesuffix("/mean")) for k in
+                    ("rewards/prmu/mean", "rewards/prmu/generic/mean", "rewards/prmu/interaction/mean")
+                    if any(k in h for h in hist)]
+            if not prmu:
+                pax.axis("off")
+                continue
+            for key, label in prmu:
+                pts = [(h["step"], h[key]) for h in hist if h.get(key) is not None]
+                if pts:
+                    pax.plot(*zip(*pts), label=label + (" (normalised, in R)" if label == "prmu" else " (raw)"))
+            pax.set_title(f"{LABELS[which]}: PRMU per step")
+            pax.set_xlabel("step")
+            pax.legend(fontsize=8)
         fig.tight_layout()
         path = out_dir / "reward_curves.png"
         fig.savefig(path, dpi=100)
