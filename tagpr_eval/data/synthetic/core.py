@@ -13,6 +13,19 @@ from tagpr_eval.data.lamp_files import LampSample, LampTaskData
 from tagpr_rewards.metrics.labels import LAMP2_MOVIE_TAGS
 from tagpr_rewards.metrics.lamp import get_task
 
+#: task -> its family, filled by :mod:`tagpr_eval.data.synthetic.families` when the package is
+#: imported (so this bottom module never imports the families that build on it)
+_FAMILIES: dict[str, Any] = {}
+
+
+def registered_family(task: str) -> Any:
+    """The family registered for ``task`` (see :func:`tagpr_eval.data.synthetic.families.family_of`)."""
+    try:
+        return _FAMILIES[task]
+    except KeyError:
+        raise ValueError(f"no synthetic generator registered for {task!r}; import tagpr_eval.data.synthetic "
+                         "(it registers every family)") from None
+
 SYNTHETIC_TASKS = ("LaMP-1", "LaMP-2", "LaMP-3", "LaMP-4", "LaMP-5", "LaMP-6", "LaMP-7")
 
 LAMP2_TAGS: list[str] = list(LAMP2_MOVIE_TAGS)
@@ -59,9 +72,7 @@ class SyntheticUser:
 
     def rule(self, topic: str | None = None) -> str:
         """A one-line statement of the user's rule (for topic ``topic`` when given)."""
-        from tagpr_eval.data.synthetic.families import family_of
-
-        return family_of(self.task).rule(self, topic)
+        return registered_family(self.task).rule(self, topic)
 
 
 @dataclass
@@ -74,9 +85,11 @@ class SyntheticTask:
 
     def oracle(self) -> dict[str, str]:
         """``{question id: oracle answer}`` (noise-free)."""
-        from tagpr_eval.data.synthetic.oracle import oracle_answer
-
-        return {s.id: oracle_answer(self.users[s.user_id or ""], s) for s in self.data.samples}
+        out = {}
+        for s in self.data.samples:
+            user = self.users[s.user_id or ""]
+            out[s.id] = registered_family(user.task).oracle(user, s)
+        return out
 
 
 @dataclass

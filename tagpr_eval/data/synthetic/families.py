@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tagpr_eval.data.synthetic.citations import Citations
-from tagpr_eval.data.synthetic.core import SYNTHETIC_TASKS, Family
+from tagpr_eval.data.synthetic.core import _FAMILIES, SYNTHETIC_TASKS, Family
 from tagpr_eval.data.synthetic.movies import Movies
 from tagpr_eval.data.synthetic.reviews import Reviews
 from tagpr_eval.data.synthetic.styled import Styled
@@ -11,6 +11,7 @@ from tagpr_eval.data.synthetic.styled import Styled
 #: task -> its family
 FAMILIES: dict[str, Family] = {t: fam for fam in (Citations(), Movies(), Reviews(), Styled()) for t in fam.tasks}
 assert tuple(sorted(FAMILIES)) == SYNTHETIC_TASKS
+_FAMILIES.update(FAMILIES)  # core's SyntheticUser.rule / SyntheticTask.oracle look them up there
 
 
 def family_of(task: str) -> Family:
