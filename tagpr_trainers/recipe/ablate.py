@@ -181,8 +181,8 @@ _LABELS = {"baseline": "profile-majority baseline", "direct": "base (direct answ
 def _markdown(table: dict[str, Any], order: list[str]) -> str:
     import math
 
-    def pm(mean: float, hw: float, pct: bool = False) -> str:
-        f = (lambda v: f"{100 * v:+.1f}%") if pct else (lambda v: f"{v:.3f}")
+    def pm(mean: float, hw: float, pct: bool = False, signed: bool = False) -> str:
+        f = (lambda v: f"{100 * v:+.1f}%") if pct else (lambda v: f"{v:+.3f}" if signed else f"{v:.3f}")
         return f(mean) if math.isnan(hw) else f"{f(mean)} ± {f(hw).lstrip('+')}"
 
     seeds = table["seeds"]
@@ -199,5 +199,5 @@ def _markdown(table: dict[str, Any], order: list[str]) -> str:
         pct = "relative" in label
         f = (lambda v: f"{100 * v:+.1f}%") if pct else (lambda v: f"{v:+.3f}")
         per = "; ".join(f"{f(r['delta'])} [{f(r['low'])}, {f(r['high'])}]" for r in c["per_seed"])
-        lines.append(f"| {label} | {pm(c['mean'], c['ci95_across_seeds'], pct)} | {per} |")
+        lines.append(f"| {label} | {pm(c['mean'], c['ci95_across_seeds'], pct, signed=True)} | {per} |")
     return "\n".join(lines) + "\n"
