@@ -292,7 +292,7 @@ def check_config(config: Mapping[str, Any], source: str = "<config>") -> None:
     >>> check_config({"preset": "stage2", "task": "LaMP-2", "prmu": {"checkpoint": "x", "normalise": "group"}})
     Traceback (most recent call last):
     ...
-    ValueError: <config>: unknown key for reward 'prmu' 'normalise'; did you mean 'normalize'? (known: batch_size, cache_size, checkpoint, device, dtype, fallback, model, normalize, schema, use)
+    ValueError: <config>: unknown key for reward 'prmu' 'normalise'; did you mean 'normalize'? (known: batch_size, cache_size, checkpoint, device, dtype, encoder_quantize, fallback, model, normalize, schema, use)
     """
     if not isinstance(config, Mapping):
         raise TypeError(f"{source}: reward config must be a mapping, got {type(config).__name__}")
