@@ -66,7 +66,7 @@ def _train_arm(ctx: RunContext, arm: str, rows: list[dict[str, Any]], base: str)
         logger.info("dry run: %s batch loss %.4f on %d rows", arm, loss, len(rows))
         return {"one_batch_loss": loss, "rows": len(rows)}
     final = ctx.path(f"{arm}_model")
-    if (final / "config.json").is_file():  # published by an earlier, interrupted run of this stage
+    if (final / "config.json").is_file() and not ctx.force:  # published by an interrupted run of this stage
         logger.info("%s: %s exists; not retrained", arm, final)
         return {"model": str(final), "rows": len(rows), "reused": True}
     resume = latest_checkpoint(ctx.path(f"{arm}_trainer"))
@@ -112,8 +112,8 @@ def _parallel_arms(ctx: RunContext) -> bool:
     return not ctx.dry_run and not ctx.use_cuda and ctx.cfg.run.threads == 1 and cores >= 2
 
 
-def _arm_worker(cfg: Any, arm: str, rows: list[dict[str, Any]], base: str, progress: bool, core: int | None,
-                queue: Any) -> None:
+def _arm_worker(cfg: Any, arm: str, rows: list[dict[str, Any]], base: str, progress: bool, force: bool,
+                core: int | None, queue: Any) -> None:
     import os
 
     try:
@@ -124,7 +124,7 @@ def _arm_worker(cfg: Any, arm: str, rows: list[dict[str, Any]], base: str, progr
 
         torch.set_num_threads(1)
         set_seed(cfg.run.seed)
-        queue.put((arm, _train_arm(RunContext(cfg, progress=progress), arm, rows, base), None))
+        queue.put((arm, _train_arm(RunContext(cfg, progress=progress, force=force), arm, rows, base), None))
     except BaseException as e:  # reported to the parent, which raises
         import traceback
 
@@ -142,7 +142,7 @@ def _train_arms_in_parallel(ctx: RunContext, rows: list[dict[str, Any]], direct_
     mpc = mp.get_context("spawn")
     queue = mpc.Queue()
     procs = [mpc.Process(target=_arm_worker, args=(ctx.cfg, arm, r, base, ctx.progress and arm == "sft",
-                                                  cores[i % len(cores)], queue), daemon=False)
+                                                  ctx.force, cores[i % len(cores)], queue), daemon=False)
              for i, (arm, r) in enumerate((("sft", rows), ("direct", direct_rows)))]
     logger.info("sft: training the tagged-SFT and direct-answer arms in parallel (one core each)")
     for p in procs:
