@@ -28,10 +28,6 @@ __all__ = ["build_parser", "main"]
 EXIT_USAGE = 2
 
 
-class _UserError(Exception):
-    pass
-
-
 def _run_overrides(a: argparse.Namespace) -> dict[str, Any]:
     """The EvalConfig keys given on the command line: flags, then ``--set`` (which wins)."""
     from pathlib import Path

@@ -76,7 +76,8 @@ def tag_reward(
         w.update({k: float(v) for k, v in weights.items()})
     children: dict[str, tuple[Reward, float]] = {}
     for name, weight in w.items():
-        kw: dict[str, Any] = {"schema": schema}
+        # overlong reads no tags: it takes a length, not a schema
+        kw: dict[str, Any] = {"schema": schema} if name != "overlong" else {}
         if name == "overlong" and max_chars is not None:
             kw["max_chars"] = max_chars
         children[name] = (build_reward(name, **kw), weight)

@@ -33,7 +33,7 @@ def test_core_imports_stay_light(module):
 
 def test_missing_prmu_checkpoint_gives_a_clear_error():
     from tagpr_rewards import build_reward
-    from tagpr_rewards.prmu.model import CheckpointError
+    from tagpr_rewards.prmu.checkpoint import CheckpointError
 
     with pytest.raises(CheckpointError, match=r"/nonexistent/prmu.*not a PRMU checkpoint"):
         build_reward("prmu", checkpoint="/nonexistent/prmu")

@@ -29,7 +29,7 @@ def synthetic():
 
 @pytest.fixture(scope="module")
 def encoder():
-    from tagpr_rewards.prmu.model import TextEncoder
+    from tagpr_rewards.prmu.encoder import TextEncoder
 
     return TextEncoder()
 
@@ -64,7 +64,8 @@ def test_checkpoint_files_and_roundtrip(trained, encoder) -> None:
 
 
 def test_loading_with_other_settings_is_a_clear_error(trained, encoder) -> None:
-    from tagpr_rewards.prmu.model import CheckpointError, PRMUModel
+    from tagpr_rewards.prmu.checkpoint import CheckpointError
+    from tagpr_rewards.prmu.model import PRMUModel
 
     _, out = trained
     with pytest.raises(CheckpointError, match="hidden: checkpoint=32, requested=64"):
@@ -94,7 +95,7 @@ def test_reward_on_a_stale_checkpoint_fails_at_construction(trained, tmp_path) -
 
 
 def test_resume_continues_and_refuses_other_settings(tmp_path, synthetic, encoder) -> None:
-    from tagpr_rewards.prmu.model import CheckpointError
+    from tagpr_rewards.prmu.checkpoint import CheckpointError
     from tagpr_rewards.prmu.train import train_prmu
 
     recs = synthetic[1][:40]
@@ -184,7 +185,8 @@ def test_poison_sample_costs_only_itself_in_process(trained, caplog) -> None:
 
 def test_a_sample_the_model_fails_on_costs_only_itself(trained, caplog) -> None:
     # fault injection: an encoder that raises on one text stands in for any per-sample model failure
-    from tagpr_rewards.prmu.model import PRMUModel, TextEncoder
+    from tagpr_rewards.prmu.encoder import TextEncoder
+    from tagpr_rewards.prmu.model import PRMUModel
     from tagpr_rewards.prmu.reward import PRMUReward
 
     class Fragile(TextEncoder):
@@ -213,7 +215,7 @@ def test_a_sample_the_model_fails_on_costs_only_itself(trained, caplog) -> None:
 
 
 def test_reward_rejects_bad_config(trained) -> None:
-    from tagpr_rewards.prmu.model import CheckpointError
+    from tagpr_rewards.prmu.checkpoint import CheckpointError
     from tagpr_rewards.prmu.reward import PRMUReward
 
     with pytest.raises(ValueError, match="normalize must be one of"):

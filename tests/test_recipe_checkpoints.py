@@ -11,7 +11,6 @@ import pytest
 from tagpr_trainers.recipe.checkpoints import (
     atomic_write_json,
     checkpoint_problem,
-    clear_marker,
     is_done,
     latest_checkpoint,
     mark_done,
@@ -32,8 +31,6 @@ def test_markers_roundtrip(tmp_path: Path) -> None:
     assert not is_done(tmp_path, "data") and read_marker(tmp_path, "data") == {}
     mark_done(tmp_path, "data", {"kept": 3})
     assert is_done(tmp_path, "data") and read_marker(tmp_path, "data")["outputs"] == {"kept": 3}
-    clear_marker(tmp_path, "data")
-    assert not is_done(tmp_path, "data")
 
 
 def test_publish_replaces_old_directory(tmp_path: Path) -> None:
@@ -123,6 +120,26 @@ def test_a_changed_config_on_a_finished_stage_is_refused_and_config_yaml_kept(tm
     # an older marker without inputs is trusted (with a warning)
     mark_done(tmp_path, "prmu", {})
     assert other.changed_inputs("prmu") is None and other.check_inputs("prmu") is True
+
+
+def test_an_option_newer_than_the_run_is_not_a_change_at_its_default(tmp_path: Path) -> None:
+    import pytest
+
+    from tagpr_trainers.recipe.config import load_recipe_config
+    from tagpr_trainers.recipe.context import RunContext, StageInputsChanged
+
+    base = [f"run.output_dir={tmp_path}", "run.device=cpu"]
+    ctx = RunContext(load_recipe_config("tiny-cpu", base))
+    ctx.mark_done("sft", {"model": "sft/model"})
+    marker = tmp_path / "stages" / "sft.json"
+    record = json.loads(marker.read_text())
+    del record["inputs"]["sft.fused_lm_head"]  # a run directory from before the option existed
+    marker.write_text(json.dumps(record))
+    assert ctx.changed_inputs("sft") == {} and ctx.check_inputs("sft") is True
+    # set away from its default, the new option is a change, said as such
+    forced = RunContext(load_recipe_config("tiny-cpu", [*base, "sft.fused_lm_head=true"]))
+    with pytest.raises(StageInputsChanged, match=r"sft.fused_lm_head: <not recorded> -> True"):
+        forced.check_inputs("sft")
 
 
 @pytest.mark.integration

@@ -42,7 +42,8 @@ completion = st.one_of(
     big,
 )
 
-REWARDS = [build_reward(name, schema=s) for name in sorted(TAG_REWARDS) for s in SCHEMAS]
+REWARDS = [build_reward(name, schema=s) for name in sorted(TAG_REWARDS) if name != "overlong" for s in SCHEMAS]
+REWARDS.append(build_reward("overlong"))  # it reads no tags, so it takes no schema
 SEEN = {"completions": 0}
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tagpr_rewards.base import Batch
+from tagpr_rewards.base import Batch, Reward
 from tagpr_rewards.registry import build_reward
 from tagpr_rewards.tags import (
     TAG_REWARDS,
@@ -132,9 +132,19 @@ def test_overlong_uses_original_length() -> None:
         OverlongReward(max_chars=10, buffer=20)
 
 
+def _build(name: str, schema: str) -> Reward:
+    # overlong reads no tags, so it takes no schema (an argument it would ignore is refused)
+    return build_reward(name) if name == "overlong" else build_reward(name, schema=schema)
+
+
+def test_overlong_refuses_a_schema() -> None:
+    with pytest.raises(TypeError, match="overlong"):
+        build_reward("overlong", schema=P9)
+
+
 @pytest.mark.parametrize("name", sorted(TAG_REWARDS))
 def test_non_text_gets_minimum_with_reason(name: str) -> None:
-    r = build_reward(name, schema="think-answer")
+    r = _build(name, "think-answer")
     out = r([None, 3.5, "<think>t is long enough</think><answer>a</answer>"])
     assert out.scores[0] == r.low and out.scores[1] == r.low
     assert out.reasons[0] == "completion is None" and "not text" in out.reasons[1]
@@ -143,7 +153,7 @@ def test_non_text_gets_minimum_with_reason(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(TAG_REWARDS))
 def test_registered_picklable_named(name: str) -> None:
-    r = build_reward(name, schema=P9)
+    r = _build(name, P9)
     assert isinstance(r, TAG_REWARDS[name]) and r.__name__ == name
     r2 = pickle.loads(pickle.dumps(r))
     assert r2([GOOD, "<answer>x"]).scores == r([GOOD, "<answer>x"]).scores
@@ -157,7 +167,7 @@ def test_custom_schema_path_in_reward(tmp_path) -> None:
 
 def test_one_parse_per_completion_across_rewards() -> None:
     b = Batch.from_inputs([GOOD, "<answer>x", "junk"])
-    rewards = [build_reward(n, schema=P9) for n in TAG_REWARDS]
+    rewards = [_build(n, P9) for n in TAG_REWARDS]
     for r in rewards:
         r.score(b)
     parse_keys = [k for k in b._memo if isinstance(k, tuple) and k[0] == "parse"]

@@ -160,7 +160,8 @@ def _main(argv: Sequence[str] | None = None, synthetic: SyntheticSource | None =
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     cfg, tcfg = _configs(args)
     recs, task, same = load_data(args, synthetic)
-    from tagpr_rewards.prmu.model import CheckpointError, TextEncoder
+    from tagpr_rewards.prmu.checkpoint import CheckpointError
+    from tagpr_rewards.prmu.encoder import TextEncoder
 
     enc = TextEncoder(cfg.encoder, resolve_device(args.device), cfg.max_chars)
     if args.cmd == "train":

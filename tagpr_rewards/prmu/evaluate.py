@@ -24,7 +24,8 @@ from typing import Any
 import torch
 
 from tagpr_rewards.prmu.config import PRMUConfig, TrainConfig
-from tagpr_rewards.prmu.model import PRMUModel, TextEncoder
+from tagpr_rewards.prmu.encoder import TextEncoder
+from tagpr_rewards.prmu.model import PRMUModel
 from tagpr_rewards.prmu.pairs import (
     PairSet,
     _metric_kind,

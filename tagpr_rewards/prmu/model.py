@@ -17,7 +17,7 @@ Modules, one concern each: :mod:`~tagpr_rewards.prmu.encoder` (the sentence enco
 :mod:`~tagpr_rewards.prmu.head` (the trainable head above), :mod:`~tagpr_rewards.prmu.checkpoint`
 (safetensors + config.json I/O) and this one, :class:`PRMUModel`: cached, batched inference
 (one encoder pass per chunk for queries, responses and uncached profile items, each distinct text
-once). The old names (``TextEncoder``, ``PRMUHead``, ``CheckpointError`` …) stay importable here.
+once).
 
 This module imports torch at import time; :mod:`tagpr_rewards.prmu` loads it lazily.
 """
@@ -35,21 +35,16 @@ from typing import Any
 import torch
 
 from tagpr_rewards.prmu.checkpoint import (
-    CONFIG_FILE,
-    FORMAT_VERSION,
-    WEIGHTS_FILE,
-    CheckpointError,
     load_checkpoint,
     read_meta,
     save_checkpoint,
 )
 from tagpr_rewards.prmu.config import PRMUConfig
-from tagpr_rewards.prmu.encoder import TextEncoder, resolve_dtype, resolve_encoder
+from tagpr_rewards.prmu.encoder import TextEncoder, resolve_dtype
 from tagpr_rewards.prmu.head import PRMUHead
 from tagpr_rewards.prmu.texts import item_texts, profile_hash, query_content
 
-__all__ = ["CONFIG_FILE", "FORMAT_VERSION", "WEIGHTS_FILE", "CheckpointError", "PRMUHead", "PRMUModel",
-           "TextEncoder", "resolve_encoder"]
+__all__ = ["PRMUModel"]
 
 logger = logging.getLogger("tagpr_rewards.prmu")
 

@@ -31,7 +31,7 @@ import random
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from tagpr_rewards.prmu.texts import item_texts, query_content
@@ -392,8 +392,3 @@ def build_pairs(
 
 def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
-
-
-def relabel(pairs: PairSet, type_name: str) -> PairSet:
-    """The same pairs under another type name (used to report sub-populations)."""
-    return PairSet([replace(p, type=type_name) for p in pairs.pairs], pairs.profiles)

@@ -23,8 +23,11 @@ from typing import Any
 import torch
 
 from tagpr_rewards.files import atomic_path
+from tagpr_rewards.prmu.checkpoint import CheckpointError
 from tagpr_rewards.prmu.config import PRMUConfig, TrainConfig, config_diff
-from tagpr_rewards.prmu.model import CheckpointError, PRMUHead, PRMUModel, TextEncoder
+from tagpr_rewards.prmu.encoder import TextEncoder
+from tagpr_rewards.prmu.head import PRMUHead
+from tagpr_rewards.prmu.model import PRMUModel
 from tagpr_rewards.prmu.pairs import PairSet, Side, build_pairs, shuffle_profiles, split_users
 from tagpr_rewards.prmu.texts import item_texts, query_content
 

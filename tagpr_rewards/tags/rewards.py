@@ -458,13 +458,13 @@ class DuplicateStepsReward(_TagReward):
 
 
 @register_reward("overlong")
-class OverlongReward(_TagReward):
+class OverlongReward(Reward):
     """Soft overlong penalty on the completion's length in characters (after DAPO's soft
     overlong punishment, which works on tokens; we count characters, tokenizer-free).
 
     With ``L`` the original length (``Batch.lengths``, so a truncated huge input still counts):
     ``0`` for ``L <= max_chars - buffer``, linear down to ``-1`` at ``max_chars``, ``-1`` beyond.
-    ``schema`` is accepted for uniform construction and not used.
+    It reads no tags, so it takes no ``schema``.
     Components: ``length``.
 
     >>> OverlongReward(max_chars=100, buffer=50)(["x" * 40, "x" * 75, "x" * 500]).scores
@@ -475,9 +475,7 @@ class OverlongReward(_TagReward):
     low, high = -1.0, 0.0
     component_names = ("length",)
 
-    def __init__(self, schema: str | TagSchema = DEFAULT_SCHEMA, max_chars: int = 4096,
-                 buffer: int = 1024) -> None:
-        super().__init__(schema)
+    def __init__(self, max_chars: int = 4096, buffer: int = 1024) -> None:
         _check_range("max_chars", max_chars, 1)
         _check_range("buffer", buffer, 1, max_chars)
         self.max_chars = int(max_chars)

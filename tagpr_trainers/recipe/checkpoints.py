@@ -42,7 +42,6 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "checkpoint_problem",
-    "clear_marker",
     "is_done",
     "latest_checkpoint",
     "mark_done",
@@ -96,11 +95,6 @@ def mark_done(run_dir: str | Path, stage: str, outputs: dict[str, Any] | None = 
         marker["inputs"] = inputs
     atomic_write_json(_marker(run_dir, stage), marker)
     return marker
-
-
-def clear_marker(run_dir: str | Path, stage: str) -> None:
-    """Forget that ``stage`` finished (``--force``)."""
-    _marker(run_dir, stage).unlink(missing_ok=True)
 
 
 def staging_dir(final: str | Path) -> Path:

@@ -229,6 +229,10 @@ class SFTConfig:
     direct: bool = True
     #: loss on the completion only (``True``) or on the whole sequence, prompt included
     completion_only_loss: bool = True
+    #: TRL's fused, chunked LM-head loss (saves memory on large vocabularies), or the plain
+    #: cross-entropy over full logits (the same loss; measured 1.3x faster per step for the tiny
+    #: model on CPU, where TRL folds the chunks in torch). ``None``: fused on CUDA, plain elsewhere
+    fused_lm_head: bool | None = None
 
 
 @dataclass

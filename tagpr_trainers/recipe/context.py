@@ -79,6 +79,15 @@ class StageInputsChanged(RuntimeError):
     """A finished stage was built with another config than the one given (the message says what changed)."""
 
 
+class _NotRecorded:
+    def __repr__(self) -> str:
+        return "<not recorded>"
+
+
+#: what :meth:`RunContext.changed_inputs` reports for a key one side does not have
+NOT_RECORDED: Any = _NotRecorded()
+
+
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(d, dict) and d and prefix.count(".") < 3:
         out: dict[str, Any] = {}
@@ -199,9 +208,19 @@ class RunContext:
                            "trusting it", stage, stage)
             return None
         now = self.inputs(stage)
+        import dataclasses
+
+        # an option newer than the run directory, left at its default, is not a change: a new
+        # option's default keeps the old behaviour
+        defaults = _flatten(dataclasses.asdict(type(self.cfg)()))
         missing = object()
-        return {k: (old.get(k), now.get(k)) for k in sorted(set(old) | set(now))
-                if old.get(k, missing) != now.get(k, missing)}
+        changed: dict[str, tuple[Any, Any]] = {}
+        for k in sorted(set(old) | set(now)):
+            if k not in old and k in now and now[k] == defaults.get(k, missing):
+                continue
+            if old.get(k, missing) != now.get(k, missing):
+                changed[k] = (old.get(k, NOT_RECORDED), now.get(k, NOT_RECORDED))
+        return changed
 
     def check_inputs(self, stage: str, redo: bool = False) -> bool:
         """Whether finished ``stage`` can be skipped: ``True`` when done with the same inputs,

@@ -56,7 +56,56 @@ def build_trainer(ctx: RunContext, rows: list[dict[str, Any]], model_path: str, 
         **ctx.trainer_precision(),
     )
     model, tok = load_policy(model_path, ctx)
-    return SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok)
+    fused = ctx.use_cuda if c.fused_lm_head is None else c.fused_lm_head
+    cls = SFTTrainer if fused else full_logits_trainer_class()
+    return cls(model=model, args=args, train_dataset=ds, processing_class=tok)
+
+
+def full_logits_trainer_class() -> type:
+    """``SFTTrainer`` with the plain cross-entropy over full logits instead of TRL's fused,
+    chunked LM head (``sft.fused_lm_head: false``). The loss is the same (mean over the label
+    tokens of the batch, ``-100`` ignored) and so are the logged ``entropy``,
+    ``mean_token_accuracy`` and ``num_tokens``; it only skips the chunking, which costs more
+    than it saves for a small vocabulary on CPU."""
+    import torch
+    from trl import SFTTrainer
+
+    class FullLogitsSFTTrainer(SFTTrainer):  # type: ignore[misc]
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            labels = inputs["labels"]
+            fwd = {k: v for k, v in inputs.items() if k not in ("labels", "completion_mask")}
+            outputs = model(**fwd, use_cache=False)
+            logits = outputs.logits[:, :-1].float()
+            target = labels[:, 1:].to(logits.device)
+            mask = target != -100
+            n = mask.sum() if num_items_in_batch is None else num_items_in_batch
+            nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target.clamp(min=0), reduction="none")
+            loss = (nll * mask).sum() / torch.as_tensor(n, device=logits.device).clamp(min=1)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                loss = loss * self.accelerator.num_processes
+            self._log_token_metrics(logits, target, mask, inputs)
+            return (loss, outputs) if return_outputs else loss
+
+        def _log_token_metrics(self, logits: Any, target: Any, mask: Any, inputs: dict[str, Any]) -> None:
+            metrics = getattr(self, "_metrics", None)
+            if metrics is None:  # a TRL without the metrics store: nothing to log into
+                return
+            mode = "train" if getattr(self.model, "training", True) else "eval"
+            with torch.no_grad():
+                logp = torch.log_softmax(logits, dim=-1)
+                entropy = -(logp.exp() * logp).sum(-1)
+                valid = self.accelerator.gather_for_metrics(mask.sum()).sum()
+                ent = self.accelerator.gather_for_metrics((entropy * mask).sum()).sum()
+                top1 = self.accelerator.gather_for_metrics(((logits.argmax(-1) == target) & mask).sum()).sum()
+            metrics[mode]["entropy"].append((ent / valid).item() if valid > 0 else 0.0)
+            metrics[mode]["mean_token_accuracy"].append((top1 / valid).item() if valid > 0 else 0.0)
+            if mode == "train" and "attention_mask" in inputs and hasattr(self, "_total_train_tokens"):
+                self._total_train_tokens += self.accelerator.gather_for_metrics(
+                    inputs["attention_mask"].sum()).sum().item()
+                metrics[mode]["num_tokens"] = [self._total_train_tokens]
+
+    return FullLogitsSFTTrainer
 
 
 def _train_arm(ctx: RunContext, arm: str, rows: list[dict[str, Any]], base: str) -> dict[str, Any]:

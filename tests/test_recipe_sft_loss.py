@@ -1,0 +1,60 @@
+"""The recipe's plain full-logits SFT loss is TRL's fused chunked loss, to float precision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tagpr_trainers.recipe.config import load_recipe_config
+from tagpr_trainers.recipe.context import RunContext
+from tagpr_trainers.recipe.stages.sft import build_trainer
+
+ROWS = [
+    {"prompt": [{"role": "user", "content": f"the tag for the movie: \"story {i}\" is \"comedy\" . description: x{i}"}],
+     "completion": [{"role": "assistant", "content": f"<recall-history>items {i}</recall-history>"
+                                                     f"<answer>{'comedy' if i % 2 else 'drama'}</answer>"}]}
+    for i in range(8)
+]
+
+
+def _loss_and_grads(tmp_path: Path, fused: bool) -> tuple[float, dict[str, object], type]:
+    import torch
+
+    from tagpr_eval.tiny_model import build_tiny_model
+
+    model_dir = tmp_path / "base"
+    if not (model_dir / "config.json").is_file():
+        build_tiny_model(model_dir, vocab_size=512, hidden_size=32, num_layers=1, seed=0)
+    cfg = load_recipe_config("tiny-cpu", [f"run.output_dir={tmp_path / ('f' if fused else 'p')}",
+                                          f"sft.fused_lm_head={str(fused).lower()}", "sft.batch_size=4"])
+    trainer = build_trainer(RunContext(cfg, progress=False), ROWS, str(model_dir))
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    model = trainer.model
+    model.train()
+    loss = trainer.compute_loss(model, batch)
+    loss.backward()
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+    assert torch.isfinite(loss)
+    return float(loss), grads, type(trainer)
+
+
+def test_full_logits_loss_matches_trl_fused(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    fused_loss, fused_grads, fused_cls = _loss_and_grads(tmp_path, fused=True)
+    plain_loss, plain_grads, plain_cls = _loss_and_grads(tmp_path, fused=False)
+    assert fused_cls.__name__ == "SFTTrainer" and plain_cls.__name__ == "FullLogitsSFTTrainer"
+    assert plain_loss == pytest.approx(fused_loss, rel=1e-5)
+    assert fused_grads.keys() == plain_grads.keys() and fused_grads
+    for name, g in fused_grads.items():
+        torch.testing.assert_close(plain_grads[name], g, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_cpu_default_is_the_plain_loss(tmp_path: Path) -> None:
+    from tagpr_eval.tiny_model import build_tiny_model
+
+    build_tiny_model(tmp_path / "base", vocab_size=512, hidden_size=32, num_layers=1, seed=0)
+    cfg = load_recipe_config("tiny-cpu", [f"run.output_dir={tmp_path / 'run'}"])
+    assert cfg.sft.fused_lm_head is None  # auto: fused on CUDA, plain elsewhere
+    trainer = build_trainer(RunContext(cfg, progress=False), ROWS, str(tmp_path / "base"))
+    assert type(trainer).__name__ == "FullLogitsSFTTrainer"
