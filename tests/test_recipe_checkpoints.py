@@ -137,8 +137,8 @@ def test_an_option_newer_than_the_run_is_not_a_change_at_its_default(tmp_path: P
     marker.write_text(json.dumps(record))
     assert ctx.changed_inputs("sft") == {} and ctx.check_inputs("sft") is True
     # set away from its default, the new option is a change, said as such
-    forced = RunContext(load_recipe_config("tiny-cpu", [*base, "sft.fused_lm_head=true"]))
-    with pytest.raises(StageInputsChanged, match=r"sft.fused_lm_head: <not recorded> -> True"):
+    forced = RunContext(load_recipe_config("tiny-cpu", [*base, "sft.fused_lm_head=false"]))
+    with pytest.raises(StageInputsChanged, match=r"sft.fused_lm_head: <not recorded> -> False"):
         forced.check_inputs("sft")
 
 

@@ -36,7 +36,7 @@ def _loss_and_grads(tmp_path: Path, fused: bool) -> tuple[float, dict[str, objec
     loss.backward()
     grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
     assert torch.isfinite(loss)
-    return float(loss), grads, type(trainer)
+    return float(loss.detach()), grads, type(trainer)
 
 
 def test_full_logits_loss_matches_trl_fused(tmp_path: Path) -> None:
@@ -50,11 +50,10 @@ def test_full_logits_loss_matches_trl_fused(tmp_path: Path) -> None:
         torch.testing.assert_close(plain_grads[name], g, rtol=1e-4, atol=1e-6, msg=name)
 
 
-def test_cpu_default_is_the_plain_loss(tmp_path: Path) -> None:
+def test_default_is_trls_fused_loss(tmp_path: Path) -> None:
     from tagpr_eval.tiny_model import build_tiny_model
 
     build_tiny_model(tmp_path / "base", vocab_size=512, hidden_size=32, num_layers=1, seed=0)
     cfg = load_recipe_config("tiny-cpu", [f"run.output_dir={tmp_path / 'run'}"])
-    assert cfg.sft.fused_lm_head is None  # auto: fused on CUDA, plain elsewhere
     trainer = build_trainer(RunContext(cfg, progress=False), ROWS, str(tmp_path / "base"))
-    assert type(trainer).__name__ == "FullLogitsSFTTrainer"
+    assert type(trainer).__name__ == "SFTTrainer"

@@ -56,8 +56,7 @@ def build_trainer(ctx: RunContext, rows: list[dict[str, Any]], model_path: str, 
         **ctx.trainer_precision(),
     )
     model, tok = load_policy(model_path, ctx)
-    fused = ctx.use_cuda if c.fused_lm_head is None else c.fused_lm_head
-    cls = SFTTrainer if fused else full_logits_trainer_class()
+    cls = SFTTrainer if c.fused_lm_head else full_logits_trainer_class()
     return cls(model=model, args=args, train_dataset=ds, processing_class=tok)
 
 
