@@ -33,6 +33,7 @@ without loading any model)::
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -76,8 +77,9 @@ def tag_reward(
         w.update({k: float(v) for k, v in weights.items()})
     children: dict[str, tuple[Reward, float]] = {}
     for name, weight in w.items():
-        # overlong reads no tags: it takes a length, not a schema
-        kw: dict[str, Any] = {"schema": schema} if name != "overlong" else {}
+        # the terms that read tags take the schema; overlong reads only a length
+        cls = get_reward_class(name)
+        kw: dict[str, Any] = {"schema": schema} if "schema" in inspect.signature(cls).parameters else {}
         if name == "overlong" and max_chars is not None:
             kw["max_chars"] = max_chars
         children[name] = (build_reward(name, **kw), weight)

@@ -208,11 +208,9 @@ class RunContext:
                            "trusting it", stage, stage)
             return None
         now = self.inputs(stage)
-        import dataclasses
-
         # an option newer than the run directory, left at its default, is not a change: a new
         # option's default keeps the old behaviour
-        defaults = _flatten(dataclasses.asdict(type(self.cfg)()))
+        defaults = stage_inputs(type(self.cfg)(), stage)
         missing = object()
         changed: dict[str, tuple[Any, Any]] = {}
         for k in sorted(set(old) | set(now)):

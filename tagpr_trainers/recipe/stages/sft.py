@@ -79,24 +79,25 @@ def full_logits_trainer_class() -> type:
             target = labels[:, 1:].to(logits.device)
             mask = target != -100
             n = mask.sum() if num_items_in_batch is None else num_items_in_batch
-            nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target.clamp(min=0), reduction="none")
+            # one log-softmax serves the loss and the logged entropy / token accuracy
+            logp = torch.log_softmax(logits, dim=-1)
+            nll = -logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
             loss = (nll * mask).sum() / torch.as_tensor(n, device=logits.device).clamp(min=1)
             if self.args.average_tokens_across_devices and num_items_in_batch is not None:
                 loss = loss * self.accelerator.num_processes
-            self._log_token_metrics(logits, target, mask, inputs)
+            self._log_token_metrics(logp.detach(), target, mask, inputs)
             return (loss, outputs) if return_outputs else loss
 
-        def _log_token_metrics(self, logits: Any, target: Any, mask: Any, inputs: dict[str, Any]) -> None:
+        def _log_token_metrics(self, logp: Any, target: Any, mask: Any, inputs: dict[str, Any]) -> None:
             metrics = getattr(self, "_metrics", None)
             if metrics is None:  # a TRL without the metrics store: nothing to log into
                 return
             mode = "train" if getattr(self.model, "training", True) else "eval"
             with torch.no_grad():
-                logp = torch.log_softmax(logits, dim=-1)
                 entropy = -(logp.exp() * logp).sum(-1)
                 valid = self.accelerator.gather_for_metrics(mask.sum()).sum()
                 ent = self.accelerator.gather_for_metrics((entropy * mask).sum()).sum()
-                top1 = self.accelerator.gather_for_metrics(((logits.argmax(-1) == target) & mask).sum()).sum()
+                top1 = self.accelerator.gather_for_metrics(((logp.argmax(-1) == target) & mask).sum()).sum()
             metrics[mode]["entropy"].append((ent / valid).item() if valid > 0 else 0.0)
             metrics[mode]["mean_token_accuracy"].append((top1 / valid).item() if valid > 0 else 0.0)
             if mode == "train" and "attention_mask" in inputs and hasattr(self, "_total_train_tokens"):
