@@ -73,7 +73,9 @@ def build_prmu_checkpoint(out: str | os.PathLike[str], n_users: int = 60, seed: 
 
 
 def rl_rows(n: int, seed: int = 11) -> list[dict[str, Any]]:
-    """``n`` RL rows (LaMP prompt, profile, query, user) of distinct synthetic users."""
+    """``n`` RL rows (LaMP prompt, profile, query, user) of distinct synthetic users; the prompt is
+    one user chat message, as in the recipe's RL data (``prompt_style: lamp``), so the tiny-cpu
+    SFT policy writes the tagged chains it was trained on."""
     from tagpr_eval.data import load_task
     from tagpr_eval.dataset import to_dataset
 
@@ -84,7 +86,7 @@ def rl_rows(n: int, seed: int = 11) -> list[dict[str, Any]]:
         if r["user_id"] in seen:
             continue
         seen.add(r["user_id"])
-        rows.append(dict(r))
+        rows.append(dict(r, prompt=[{"role": "user", "content": r["prompt"]}]))
         if len(rows) == n:
             break
     return rows
@@ -183,7 +185,7 @@ def prmu_call_cost(checkpoint: str | os.PathLike[str], users: str = "cached", ca
             cands = rng.sample(tags, 3)
             for _ in range(G):
                 comps.append(chain(rng.choice(cands)))
-                prompts.append(r["prompt"])
+                prompts.append(r["prompt"][0]["content"])
                 uids.append(r["user_id"])
                 profiles.append(r["profile"])
                 queries.append(r["query"])

@@ -214,6 +214,24 @@ def test_a_sample_the_model_fails_on_costs_only_itself(trained, caplog) -> None:
     assert [r.levelname for r in caplog.records if "scoring failed" in r.getMessage()] == ["ERROR"]
 
 
+def test_cpu_encoding_in_length_buckets_gives_the_one_batch_embeddings(encoder) -> None:
+    # a PRMU batch mixes long queries and profile items with one-word answers: bucketing by length
+    # drops the padding, and every text must get the embedding it gets in one padded batch
+    from tagpr_rewards.prmu.encoder import length_buckets
+
+    texts = ["comedy", "In the crypt, a demon repairs a ritual. A lonely lover steals the kiss far from the "
+             "vineyard. Time is running out.", "sci-fi", "", "The captain guards a harpoon in the reef.",
+             "classic", "When a submarine appears in the reef, one diver has to destroy it. " * 3]
+    import torch
+
+    assert len(length_buckets([len(t) for t in texts], 128)) > 1  # the case under test
+    bucketed = encoder.encode(texts)
+    one = encoder._encode(encoder._clip(texts), 128, False)
+    assert bucketed.shape == (len(texts), encoder.dim)
+    assert torch.allclose(bucketed, one, atol=1e-5)
+    assert torch.allclose(bucketed.norm(dim=-1), torch.ones(len(texts)), atol=1e-5)
+
+
 def test_reward_rejects_bad_config(trained) -> None:
     from tagpr_rewards.prmu.checkpoint import CheckpointError
     from tagpr_rewards.prmu.reward import PRMUReward
