@@ -378,11 +378,18 @@ def table(results: list[dict[str, Any]]) -> str:
 
 def write_doc(store: dict[str, Any], doc: Path = DOC) -> None:
     results = [r for s in store["suites"].values() for r in s["rows"]]
-    machines = {json.dumps(s["machine"], sort_keys=True): s["machine"] for s in store["suites"].values()}
+    # one line per distinct machine/commit/versions, naming the suites that ran there (suites rerun
+    # at another commit get their own line)
+    machines: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for name, suite in store["suites"].items():
+        key = json.dumps(suite["machine"], sort_keys=True)
+        machines.setdefault(key, (suite["machine"], []))[1].append(name)
     head = []
-    for m in machines.values():
+    for m, names in machines.values():
         pk = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
-        head.append(f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, commit {m['commit']}; {pk}.")
+        where = f" (suites {', '.join(names)})" if len(machines) > 1 else ""
+        head.append(f"Machine{where}: {m['cpu']}, {m['cores']} cores, Python {m['python']}, commit {m['commit']}; "
+                    f"{pk}.")
     block = "\n".join([BEGIN, "", *head, "",
                        "Ratios are peer time / our time (> 1: ours faster); *cost* rows are our time / peer "
                        "time. The third figure is the ratio of median CPU time of the timing thread, which "

@@ -41,6 +41,10 @@ def test_runner_writes_results_and_the_table_between_markers(tmp_path: Path) -> 
     assert text.startswith("# Benchmarks\n\nintro\n\n" + BEGIN) and text.endswith(END + "\n\nafter\n")
     assert "old table" not in text and text.count("| [9-tag full check") == 3
     assert store["suites"]["tags"]["machine"]["packages"]["trl"]
+    # one line per machine/commit, naming its suites (the old run's and this one's differ)
+    heads = [line for line in text.splitlines() if line.startswith("Machine")]
+    assert len(heads) == 2 and heads[0].startswith("Machine (suites other): x, 1 cores")
+    assert heads[1].startswith("Machine (suites tags): ")
 
 
 def test_unknown_suite_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
