@@ -100,13 +100,13 @@ def test_a_changed_config_on_a_finished_stage_is_refused_and_config_yaml_kept(tm
     ctx.mark_done("data", {"kept": 1})
     ctx.mark_done("sft", {"model": "sft/model"})
     (tmp_path / "config.yaml").write_text("the config the artifacts were built with\n")
-    assert read_marker(tmp_path, "sft")["inputs"]["sft.learning_rate"] == 3e-3  # tiny-cpu's value
+    assert read_marker(tmp_path, "sft")["inputs"]["sft.learning_rate"] == 5e-3  # tiny-cpu's value
     # same config: a finished stage is skipped
     assert ctx.check_inputs("sft") is True
     # a changed SFT hyperparameter: refused before anything runs, config.yaml untouched
     changed = load_recipe_config("tiny-cpu", [*base, "sft.learning_rate=0.02"])
     with pytest.raises(StageInputsChanged, match=r"stage sft was built with another config "
-                                                 r"\(sft.learning_rate: 0.003 -> 0.02\).*--force"):
+                                                 r"\(sft.learning_rate: 0.005 -> 0.02\).*--force"):
         run_recipe(changed, "sft")
     assert (tmp_path / "config.yaml").read_text() == "the config the artifacts were built with\n"
     # a stage that reads sft's outputs is refused too, even with --force (it does not redo sft)
