@@ -73,23 +73,21 @@ def build_prmu_checkpoint(out: str | os.PathLike[str], n_users: int = 60, seed: 
 
 
 def rl_rows(n: int, seed: int = 11) -> list[dict[str, Any]]:
-    """``n`` RL rows (LaMP prompt, profile, query, user) of distinct synthetic users; the prompt is
-    one user chat message, as in the recipe's RL data (``prompt_style: lamp``), so the tiny-cpu
-    SFT policy writes the tagged chains it was trained on."""
-    from tagpr_eval.data import load_task
+    """``n`` RL rows (LaMP prompt, profile of :data:`PROFILE` items, query, user), each of its own
+    synthetic user; the prompt is one user chat message, as in the recipe's RL data
+    (``prompt_style: lamp``), so the tiny-cpu SFT policy writes the tagged chains it was trained on.
+
+    >>> rows = rl_rows(3)
+    >>> len({r["user_id"] for r in rows}), len(json.loads(rows[0]["profile"])), rows[0]["prompt"][0]["role"]
+    (3, 24, 'user')
+    """
+    from tagpr_eval.data.synthetic import generate_task
     from tagpr_eval.dataset import to_dataset
 
-    data = load_task("synthetic", "LaMP-2", split="dev")
-    ds = to_dataset(data.select(max(n, 1) * 3), retriever="bm25", k=4, prompt_style="lamp")
-    rows, seen = [], set()
-    for r in ds:
-        if r["user_id"] in seen:
-            continue
-        seen.add(r["user_id"])
-        rows.append(dict(r, prompt=[{"role": "user", "content": r["prompt"]}]))
-        if len(rows) == n:
-            break
-    return rows
+    st = generate_task("LaMP-2", n_users=max(n, 1), questions_per_user=1, profile_size=PROFILE, seed=seed,
+                       split="dev")
+    ds = to_dataset(st.data, retriever="bm25", k=4, prompt_style="lamp")
+    return [dict(r, prompt=[{"role": "user", "content": r["prompt"]}]) for r in list(ds)[:n]]
 
 
 def grpo_prmu_share(checkpoint: str | os.PathLike[str], policy: str | None = None, users: str = "cached",
