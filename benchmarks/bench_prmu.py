@@ -187,3 +187,25 @@ def server_batching_speedup(reward: Any, comps: list[str], queries: list[str], p
             "speedup_median": statistics.median(res["off"]) / statistics.median(res["on"]),
             "all_matched": matched, "distinct_rewards": len({round(x, 5) for x in local}),
             "cpus": os.cpu_count(), "loadavg": open("/proc/loadavg").read().split()[:3]}
+
+
+def main() -> int:
+    """``python -m benchmarks.bench_prmu``: the server batching figure (on vs off, interleaved,
+    every response checked against its request), printed as JSON."""
+    import tempfile
+    from pathlib import Path
+
+    class _Tmp:  # the pytest fixture's tmp_path_factory
+        def mktemp(self, name: str) -> Path:
+            return Path(tempfile.mkdtemp(prefix=name))
+
+    fixture = getattr(setup, "_get_wrapped_function", None)
+    make = fixture() if fixture else getattr(setup, "__wrapped__", setup)
+    s = make(_Tmp())
+    _call(s)  # load the model and warm the user cache outside the timing
+    print(json.dumps(server_batching_speedup(s["reward"], s["comps"], s["queries"], s["profiles"], s["users"])))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
