@@ -319,16 +319,8 @@ def suite_hf() -> list[Row]:
 def suite_prmu() -> list[Row]:
     from benchmarks import bench_prmu as bp
 
-    fixture = getattr(bp.setup, "_get_wrapped_function", None)
-    make = fixture() if fixture else getattr(bp.setup, "__wrapped__", bp.setup)
-
-    class _Tmp:
-        def mktemp(self, name: str) -> Path:
-            return Path(tempfile.mkdtemp(prefix=name))
-
-    s = make(_Tmp())
+    s = bp.make_setup()  # model loaded, user cache warm
     enc = s["encoder"]
-    bp._call(s)  # warm the user cache
     model = s["reward"].model
 
     def uncached() -> Any:

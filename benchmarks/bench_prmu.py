@@ -189,20 +189,27 @@ def server_batching_speedup(reward: Any, comps: list[str], queries: list[str], p
             "cpus": os.cpu_count(), "loadavg": open("/proc/loadavg").read().split()[:3]}
 
 
-def main() -> int:
-    """``python -m benchmarks.bench_prmu``: the server batching figure (on vs off, interleaved,
-    every response checked against its request), printed as JSON."""
+def make_setup() -> dict[str, Any]:
+    """The :func:`setup` fixture's workload outside pytest (the runner and :func:`main` use it),
+    with the model loaded and the user cache warm."""
     import tempfile
     from pathlib import Path
 
-    class _Tmp:  # the pytest fixture's tmp_path_factory
+    class _Tmp:  # stands in for pytest's tmp_path_factory
         def mktemp(self, name: str) -> Path:
             return Path(tempfile.mkdtemp(prefix=name))
 
     fixture = getattr(setup, "_get_wrapped_function", None)
     make = fixture() if fixture else getattr(setup, "__wrapped__", setup)
-    s = make(_Tmp())
-    _call(s)  # load the model and warm the user cache outside the timing
+    s: dict[str, Any] = make(_Tmp())
+    _call(s)  # load the model and warm the user cache outside any timing
+    return s
+
+
+def main() -> int:
+    """``python -m benchmarks.bench_prmu``: the server batching figure (on vs off, interleaved,
+    every response checked against its request), printed as JSON."""
+    s = make_setup()
     print(json.dumps(server_batching_speedup(s["reward"], s["comps"], s["queries"], s["profiles"], s["users"])))
     return 0
 

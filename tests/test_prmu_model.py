@@ -224,8 +224,23 @@ def test_cpu_encoding_in_length_buckets_gives_the_one_batch_embeddings(encoder) 
              "classic", "When a submarine appears in the reef, one diver has to destroy it. " * 3]
     import torch
 
-    assert len(length_buckets([len(t) for t in texts], 128)) > 1  # the case under test
-    bucketed = encoder.encode(texts)
+    buckets = length_buckets([len(t) for t in texts], 128)
+    assert len(buckets) > 1  # the case under test
+    calls: list[list[int]] = []
+    inner = encoder._encode
+
+    def recording(batch, *a, **k):
+        calls.append([len(t) for t in batch])
+        return inner(batch, *a, **k)
+
+    encoder._encode = recording
+    try:
+        bucketed = encoder.encode(texts)
+    finally:
+        del encoder._encode
+    # one forward call per bucket, each of similar lengths: the answers are not padded to the queries
+    assert len(calls) == len(buckets) and sorted(map(len, calls)) == sorted(map(len, buckets))
+    assert all(max(c) <= 1.5 * min(c) + 40 for c in calls)
     one = encoder._encode(encoder._clip(texts), 128, False)
     assert bucketed.shape == (len(texts), encoder.dim)
     assert torch.allclose(bucketed, one, atol=1e-5)
