@@ -63,6 +63,8 @@ def test_overrides_apply_with_types() -> None:
         ("data.teacher.kind=oracle", "template or llm"),
         ("prmu.model.hiden=3", "did you mean 'hidden'"),
         ("run.device=tpu", "auto, cpu or cuda"),
+        ("rl.stage1.trl_args={num_iteration: 2}", "rl.stage1.trl_args.num_iteration: .*did you mean 'num_iterations'"),
+        ("rl.stage2.trl_args={beta: 0.1}", "rl.stage2.trl_args.beta: set by the stage itself"),
     ],
 )
 def test_bad_overrides_are_errors(override: str, match: str) -> None:

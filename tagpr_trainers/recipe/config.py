@@ -276,6 +276,10 @@ class RLStageConfig:
             take is an error (``rl.stage1.reward.gamma=9``). The weights are OURS (α=1, β=0.5,
             γ=0.5 by default). Resolved nodes are written to ``RUN_DIR/rl{1,2}/reward.yaml``.
         logging_steps, save_steps: TRL logging and checkpoint intervals.
+        trl_args: further ``trl.GRPOConfig`` fields, by TRL's names, passed as written (e.g.
+            ``{generation_batch_size: 128, num_iterations: 2}``). A name GRPOConfig does not
+            take, or one this stage sets from its own field (``learning_rate``, ``beta`` …), is
+            an error when the config is loaded.
     """
 
     max_steps: int = 100
@@ -292,6 +296,31 @@ class RLStageConfig:
     logging_steps: int = 5
     save_steps: int = 50
     gradient_checkpointing: bool = False
+    trl_args: dict[str, Any] = field(default_factory=dict)
+
+
+#: ``GRPOConfig`` fields the stage sets from its own fields (or the run's): not in ``trl_args``
+GRPO_OWN_ARGS = frozenset({
+    "output_dir", "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_generations",
+    "max_completion_length", "temperature", "beta", "max_steps", "logging_steps", "save_steps", "save_total_limit",
+    "remove_unused_columns", "gradient_checkpointing", "report_to", "seed", "dataloader_num_workers",
+    "disable_tqdm", "use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "bf16", "fp16", "use_cpu"})
+
+
+def check_trl_args(args: Mapping[str, Any], source: str) -> None:
+    """Raise :class:`RecipeConfigError` for a ``trl_args`` key GRPOConfig does not take or the
+    stage sets itself (imports TRL: called only when ``trl_args`` is not empty)."""
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    known = sorted(f.name for f in dataclasses.fields(GRPOConfig) if f.init)
+    for key in args:
+        if key in GRPO_OWN_ARGS:
+            raise RecipeConfigError(f"{source}.{key}: set by the stage itself; use its own key "
+                                    "(docs/recipe.md, Configs) instead of trl_args")
+        if key not in known:
+            raise RecipeConfigError(f"{source}.{key}: not a trl.GRPOConfig field{_close(key, known, '')}")
 
 
 #: The preset a stage's reward node defaults to.
@@ -408,6 +437,9 @@ class RecipeConfig:
         for ok, msg in checks:
             if not ok:
                 raise RecipeConfigError(f"{source}: {msg}")
+        for name in ("stage1", "stage2"):
+            if getattr(self.rl, name).trl_args:
+                check_trl_args(getattr(self.rl, name).trl_args, f"{source}: rl.{name}.trl_args")
         for name in ("stage1", "stage2"):  # every key of a reward node is used, or an error
             from tagpr_rewards.presets import check_config
 

@@ -109,8 +109,10 @@ def stage_inputs(cfg: RecipeConfig, stage: str) -> dict[str, Any]:
 
     flat = _flatten(dataclasses.asdict(cfg))
     keep = STAGE_INPUTS[stage]
+    # an empty trl_args (the field is newer than some runs) leaves the fingerprint as it was
     return {k: v for k, v in sorted(flat.items())
-            if any(k == p or (p.endswith(".") and k.startswith(p)) for p in keep)}
+            if any(k == p or (p.endswith(".") and k.startswith(p)) for p in keep)
+            and not (k.endswith(".trl_args") and v == {})}
 
 
 def fingerprint(inputs: dict[str, Any]) -> str:

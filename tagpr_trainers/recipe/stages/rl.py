@@ -113,6 +113,7 @@ def build_trainer(ctx: RunContext, which: str, init_model: str, reward: Any, row
         disable_tqdm=not ctx.progress,
         **extra,
         **ctx.trainer_precision(),
+        **st.trl_args,
     )
     model, tok = load_policy(init_model, ctx)
     return GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset, processing_class=tok)
