@@ -76,7 +76,8 @@ def build_reward(name: str, **kwargs: Any) -> Any:
         raise TypeError(f"cannot build reward {name!r} with {sorted(kwargs)}: {e}") from e
 
 
-_BUILTIN_MODULES = ("tagpr_rewards.combinators", "tagpr_rewards.tags", "tagpr_rewards.task_rewards")
+_BUILTIN_MODULES = ("tagpr_rewards.combinators", "tagpr_rewards.tags", "tagpr_rewards.task_rewards",
+                    "tagpr_rewards.recall")
 _LAZY.setdefault("prmu", "tagpr_rewards.prmu.reward:PRMUReward")
 
 

@@ -35,7 +35,7 @@ from tagpr_rewards.metrics.rouge import RougeAccumulator, rouge_per_sample
 from tagpr_rewards.registry import unknown_name_error
 
 __all__ = ["IdMismatchError", "LampAccumulator", "TaskSpec", "align_predictions", "detect_task", "get_task",
-           "item_texts", "list_tasks", "pair_by_id", "query_text", "score_task"]
+           "item_texts", "list_tasks", "pair_by_id", "query_text", "quoted_strings", "score_task"]
 
 TaskKind = Literal["classification", "rating", "generation"]
 
@@ -130,7 +130,7 @@ class TaskSpec:
         'We study x.'
         """
         if self.query_marker is None:
-            q = _quoted(input)
+            q = quoted_strings(input)
             if len(q) >= 3:
                 return f"{q[1]} {q[2]}"
             return " ".join(q[1:] or q) or input.strip()
@@ -157,8 +157,13 @@ class TaskSpec:
         return key, (key if self.item_value is None else str(item.get(self.item_value, "")))
 
 
-def _quoted(text: str) -> list[str]:
-    # A '"' opens a string and the next one closes it; an unclosed tail is dropped.
+def quoted_strings(text: str) -> list[str]:
+    """The double-quoted strings of ``text``: a ``"`` opens a string and the next one closes it;
+    an unclosed tail is dropped.
+
+    >>> quoted_strings('a "b c" d "e" "f')
+    ['b c', 'e']
+    """
     out: list[str] = []
     inside = False
     cur: list[str] = []
