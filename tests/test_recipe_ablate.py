@@ -80,7 +80,7 @@ def test_arm_links_the_shared_stages(tmp_path: Path) -> None:
     _link_arm(main, arm)
     assert (arm / "sft").resolve() == (main / "sft").resolve() and (arm / "sft").is_symlink()
     assert (arm / "stages" / "rl1.json").is_file() and not (arm / "stages" / "rl2.json").exists()
-    assert set(ARMS) == {"no-prmu", "no-tag", "no-tags"}
+    assert set(ARMS) == {"no-prmu", "no-tag", "no-recall", "no-tags"}
     (main / "direct").mkdir()
     no_tags = main / "arm-no-tags"
     _link_arm(main, no_tags, from_direct=True)  # RL from the direct-answer model

@@ -96,3 +96,30 @@ def test_a_stage2_weight_in_the_config_is_what_trl_optimises_and_what_the_eval_r
     means = res["tasks"]["LaMP-2"]["tag_stats"]["mean_reward_components"]
     assert means["tag"] != 0
     assert means["total"] == pytest.approx(means["base"] + beta * means["tag"])
+
+
+@pytest.mark.integration
+def test_trl_args_reach_grpo_config(tmp_path: Path) -> None:
+    from tagpr_eval.tiny_model import build_tiny_model
+    from tagpr_trainers.recipe.stages.rl import build_reward, build_trainer
+
+    ctx = ctx_for(tmp_path, "rl.stage1.batch_size=4", "rl.stage1.num_generations=2",
+                  "rl.stage1.trl_args={num_iterations: 2, scale_rewards: batch}")
+    model_dir = build_tiny_model(tmp_path / "model", vocab_size=400, hidden_size=32, num_layers=2)
+    trainer = build_trainer(ctx, "rl1", str(model_dir), build_reward(ctx, "rl1"), tiny_rows())
+    assert (trainer.args.num_iterations, trainer.args.scale_rewards) == (2, "batch")
+    assert trainer.num_iterations == 2  # TRL reuses each generation batch for two optimizer steps
+    assert trainer.args.learning_rate == ctx.cfg.rl.stage1.learning_rate  # the stage's own keys still apply
+
+
+def test_the_shipped_stages_score_the_recall_against_the_prompt(tmp_path: Path) -> None:
+    from tagpr_trainers.recipe.stages.rl import build_reward
+
+    ctx = ctx_for(tmp_path, "rl.stage2.reward.prmu=null")
+    row = tiny_rows(1)[0]
+    prompt = 'the tag for the movie: "a space film" is "sci-fi" . ' + row["prompt"][0]["content"]
+    chain = '<recall-history>space -> "{}"</recall-history><answer>sci-fi</answer>'
+    for which in ("rl1", "rl2"):
+        out = build_reward(ctx, which)([chain.format("sci-fi"), chain.format("comedy")], prompts=[prompt] * 2,
+                                       profile=[row["profile"]] * 2, references=["sci-fi"] * 2)
+        assert out.components["recall"] == [1.0, 0.0], which

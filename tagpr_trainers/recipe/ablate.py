@@ -9,6 +9,7 @@ overrides (:data:`ARMS`, ours):
 
 * ``no-prmu`` — stage 2 without the PRMU term (γ = 0: the term is left out);
 * ``no-tag`` — stage 2 without the tag reward (β = 0);
+* ``no-recall`` — stage 2 without the recall-grounding term (``recall: 0``; stage 1 keeps it);
 * ``no-tags`` — no tags at all: the direct-answer base model, then both RL stages with the task
   reward alone (``lamp_task`` on the answer tag; no format gate, no tag or PRMU term).
 
@@ -35,6 +36,7 @@ logger = logging.getLogger("tagpr_trainers.recipe")
 ARMS: dict[str, list[str]] = {
     "no-prmu": ["rl.stage2.reward.prmu=null"],
     "no-tag": ["rl.stage2.reward.beta=0"],
+    "no-recall": ["rl.stage2.reward.recall=0"],
     "no-tags": ["prmu.enabled=false",
                 "rl.stage1.reward={type: lamp_task, task: {task}, schema: {schema}}",
                 "rl.stage2.reward={type: lamp_task, task: {task}, schema: {schema}}"],
@@ -175,6 +177,7 @@ def summarise(output: str | Path) -> dict[str, Any]:
 _LABELS = {"baseline": "profile-majority baseline", "direct": "base (direct answer)", "sft": "tagged SFT",
            "rl1": "RL stage 1", "rl2": "RL stage 2 (full)", "rl2 no-prmu": "RL stage 2, no PRMU (γ=0)",
            "rl2 no-tag": "RL stage 2, no tag reward (β=0)",
+           "rl2 no-recall": "RL stage 2, no recall term (recall=0)",
            "rl2 no-tags": "no tags: direct answer + RL (task reward)"}
 
 
