@@ -48,12 +48,27 @@ from tagpr_rewards.metrics.lamp import get_task, quoted_strings
 from tagpr_rewards.registry import register_reward
 from tagpr_rewards.tags import batch_parses, load_schema
 
-__all__ = ["RecallGroundingReward", "lcs_ratio"]
+__all__ = ["RecallGroundingReward", "lcs_length", "lcs_ratio"]
 
 logger = logging.getLogger("tagpr_rewards")
 
 #: the shortest quoted prefix of an item's text that counts as the item, truncated by the prompt
 MIN_PREFIX_CHARS = 20
+
+
+def lcs_length(a: Sequence[Any], b: Sequence[Any]) -> int:
+    """Length of the longest common subsequence of ``a`` and ``b`` (dynamic programming).
+
+    >>> lcs_length("abcd", "acd"), lcs_length([], ["x"])
+    (3, 0)
+    """
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
 
 
 def lcs_ratio(a: Sequence[str], b: Sequence[str]) -> float:
@@ -64,13 +79,7 @@ def lcs_ratio(a: Sequence[str], b: Sequence[str]) -> float:
     """
     if not a and not b:
         return 1.0
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b):
-            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
-        prev = cur
-    return 2.0 * prev[-1] / (len(a) + len(b))
+    return 2.0 * lcs_length(a, b) / (len(a) + len(b))
 
 
 @register_reward("recall_grounding")
