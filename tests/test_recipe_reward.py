@@ -42,8 +42,10 @@ def test_ablation_overrides_resolve_to_the_node(tmp_path: Path) -> None:
     ctx = ctx_for(tmp_path, "prmu.enabled=false")
     assert reward_node(ctx, "rl2")["prmu"] is None
     ctx = ctx_for(tmp_path, "rl.stage1.reward.format_credit=0.5")
-    assert reward_node(ctx, "rl1") == {"preset": "stage1", "format_credit": 0.5, "task": "LaMP-2",
+    assert reward_node(ctx, "rl1") == {"preset": "stage1", "recall": 0.5, "format_credit": 0.5, "task": "LaMP-2",
                                        "schema": "personalization-9"}
+    ctx = ctx_for(tmp_path, "rl.stage2.reward.recall=0")  # the no-recall arm
+    assert reward_node(ctx, "rl2")["recall"] == 0 and reward_node(ctx, "rl1")["recall"] == 0.5
 
 
 def test_stage2_without_a_trained_prmu_is_an_error_naming_the_fix(tmp_path: Path) -> None:
