@@ -162,8 +162,12 @@ class RecallGroundingReward(Reward):
         recalled_c: list[float | None] = []
         shown_c: list[float | None] = []
         reasons: list[str] = []
+        shown: dict[tuple[str, str, str], tuple[list[str] | None, str]] = {}  # a GRPO group shares its prompt
         for i in range(n):
-            values, why = self._shown_values(str(prompts[i] or ""), profiles[i], str(tasks[i] or self.task))
+            key = (str(prompts[i] or ""), str(profiles[i]), str(tasks[i] or self.task))
+            if key not in shown:
+                shown[key] = self._shown_values(key[0], profiles[i], key[2])
+            values, why = shown[key]
             recalled = next((qs for s in parses[i].spans if s.tag in self.steps
                              if (qs := [q.strip() for q in quoted_strings(s.content)])), [])
             recalled_c.append(float(len(recalled)))
