@@ -133,12 +133,12 @@ def test_an_option_newer_than_the_run_is_not_a_change_at_its_default(tmp_path: P
     ctx.mark_done("sft", {"model": "sft/model"})
     marker = tmp_path / "stages" / "sft.json"
     record = json.loads(marker.read_text())
-    del record["inputs"]["sft.fused_lm_head"]  # a run directory from before the option existed
+    del record["inputs"]["sft.parallel_arms"]  # a run directory from before the option existed
     marker.write_text(json.dumps(record))
     assert ctx.changed_inputs("sft") == {} and ctx.check_inputs("sft") is True
     # set away from its default, the new option is a change, said as such
-    forced = RunContext(load_recipe_config("tiny-cpu", [*base, "sft.fused_lm_head=false"]))
-    with pytest.raises(StageInputsChanged, match=r"sft.fused_lm_head: <not recorded> -> False"):
+    forced = RunContext(load_recipe_config("tiny-cpu", [*base, "sft.parallel_arms=false"]))
+    with pytest.raises(StageInputsChanged, match=r"sft.parallel_arms: <not recorded> -> False"):
         forced.check_inputs("sft")
 
 

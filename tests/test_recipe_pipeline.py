@@ -111,3 +111,25 @@ def test_interrupted_sft_resumes_from_its_checkpoint(pipeline: tuple[Path, str],
     for step in (4, 5, 6):  # same data order and state as the uninterrupted run
         assert losses[step] == pytest.approx(first_losses[step], rel=1e-3)
     assert (run / "sft" / "model" / "model.safetensors").is_file()
+
+
+@pytest.mark.integration
+def test_eval_run_before_a_model_existed_runs_again_once_it_does(pipeline: tuple[Path, str], tmp_path: Path) -> None:
+    """`tagpr-train eval` while SFT or RL was still training skips the missing model; once it
+    exists the next `eval` evaluates it instead of reporting the old, shorter table as done."""
+    src = pipeline[0]
+    run = tmp_path / "run"
+    (run / "stages").mkdir(parents=True)
+    for d in ("data", "base", "sft"):
+        shutil.copytree(src / d, run / d)
+    for m in ("data", "sft"):
+        shutil.copy(src / "stages" / f"{m}.json", run / "stages" / f"{m}.json")
+    cfg = load_recipe_config("tiny-cpu", [f"run.output_dir={run}", *SHRINK, "eval.models=[sft, rl1]",
+                                          "eval.baseline=false"])
+    first = run_recipe(cfg, "eval", progress=False)["eval"]
+    assert [r["model"] for r in first["rows"]] == ["sft"] and first["skipped"] == ["rl1"]
+    shutil.copytree(src / "rl1", run / "rl1")  # RL stage 1 finished meanwhile
+    second = run_recipe(cfg, "eval", progress=False)
+    assert "eval" in second["_timings"]  # ran again
+    assert [r["model"] for r in second["eval"]["rows"]] == ["sft", "rl1"] and second["eval"]["skipped"] == []
+    assert run_recipe(cfg, "eval", progress=False)["_timings"] == {}  # complete now: skipped

@@ -71,7 +71,9 @@ class RunConfig:
         seed: seeds data generation, sampling and training.
         device: ``auto`` (CUDA when present, else CPU), ``cuda`` or ``cpu``.
         dtype: ``auto`` (bf16 on CUDA, fp32 on CPU), ``bfloat16``, ``float16`` or ``float32``.
-        threads: CPU threads for torch (``None``: torch's default).
+        threads: CPU threads for torch (``None``: torch's default) in the run's process (data,
+            PRMU, RL, eval); each parallel SFT arm takes at most this many of its half of the
+            cores (``sft.parallel_arms``).
         fp32_master_weights: train with float32 weights under bf16/fp16 autocast (mixed
             precision) instead of pure half-precision weights. On by default: pure bf16 GRPO on
             the tiny model hit NaN gradients on an H200 (docs/benchmarks/recipe.md). Turn it off
@@ -227,12 +229,16 @@ class SFTConfig:
     #: also train the direct-answer base arm (``direct/model``): the same architecture, prompts,
     #: users and epochs, the gold answer without reasoning (``data/direct.jsonl``)
     direct: bool = True
+    #: on CPU with at least two cores, train the tagged and the direct-answer arms side by side
+    #: in two processes, each pinned to half of the cores with at most ``run.threads`` threads
+    #: (the same computation as one after the other, in about half the time)
+    parallel_arms: bool = True
     #: loss on the completion only (``True``) or on the whole sequence, prompt included
     completion_only_loss: bool = True
     #: TRL's fused, chunked LM-head loss (``True``, TRL's default; saves memory on large
-    #: vocabularies), or the same loss over full logits (``False``: a tiny-model step on CPU,
-    #: where TRL folds the chunks in torch, was 1.3x faster). Not the default for tiny-cpu: the
-    #: tiny model's copying onset is sensitive to float-level differences (docs/recipe.md)
+    #: vocabularies), or the same loss over full logits (``False``: TRL folds the chunks in torch
+    #: on CPU; a tiny-model step there is 1.5x faster over full logits, which tiny-cpu and
+    #: tiny-learn use; docs/recipe.md, "Speed on CPU")
     fused_lm_head: bool = True
 
 

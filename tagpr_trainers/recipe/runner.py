@@ -65,6 +65,14 @@ def _stage_fn(name: str) -> Any:
     return importlib.import_module(f"tagpr_trainers.recipe.stages.{name}").run
 
 
+def _stale(ctx: RunContext, name: str, outputs: dict[str, Any]) -> str | None:
+    """A finished stage's own reason to run again (its module's ``stale(ctx, outputs)``), or ``None``."""
+    import importlib
+
+    fn = getattr(importlib.import_module(f"tagpr_trainers.recipe.stages.{name}"), "stale", None)
+    return fn(ctx, outputs) if fn is not None else None
+
+
 def _setup(cfg: RecipeConfig) -> None:
     import os
 
@@ -111,9 +119,13 @@ def run_recipe(cfg: RecipeConfig, stage: str = "all", dry_run: bool = False, for
     timings: dict[str, float] = {}
     for name in names:
         if not dry_run and ctx.check_inputs(name, redo=force):
-            logger.info("%s: done already (stages/%s.json); skipping (--force reruns it)", name, name)
-            outputs[name] = read_marker(ctx.run_dir, name).get("outputs", {})
-            continue
+            done = read_marker(ctx.run_dir, name).get("outputs", {})
+            why = _stale(ctx, name, done)
+            if why is None:
+                logger.info("%s: done already (stages/%s.json); skipping (--force reruns it)", name, name)
+                outputs[name] = done
+                continue
+            logger.info("%s: done already, but %s; running it again", name, why)
         logger.info("== stage %s ==", name)
         t0 = time.time()
         outputs[name] = _stage_fn(name)(ctx)

@@ -202,12 +202,13 @@ def run(ctx: RunContext) -> dict[str, Any]:
 
     e = ctx.cfg.eval
     names = (["baseline"] if e.baseline else []) + list(e.models)
-    present = []
+    present, skipped = [], []
     for which in names:
         if which != "baseline" and not model_available(ctx.model_path(which)):
             if not ctx.dry_run:
                 logger.warning("eval: %s model %s not found; skipped (run its stage first)", which,
                                ctx.model_path(which))
+            skipped.append(which)
             continue
         present.append(which)
     out = ctx.path("eval")
@@ -229,4 +230,13 @@ def run(ctx: RunContext) -> dict[str, Any]:
             result.setdefault("synthetic_seeds", {})[str(data_seed)] = {"rows": rows, "comparison": str(out / f"{stem}.md")}
             result["table"] += "\n" + table
     result["plots"] = plot_curves(ctx.run_dir if not ctx.dry_run else ctx.path("eval").parent, ctx.path("plots"))
+    result["skipped"] = skipped
     return result
+
+
+def stale(ctx: RunContext, outputs: dict[str, Any]) -> str | None:
+    """Why a finished eval must run again, or ``None``: a model it skipped (not trained yet when
+    it ran) exists now. Without this, ``tagpr-train eval`` run before SFT had finished would be
+    "done" with an empty table, and every later ``eval`` would skip it."""
+    late = [m for m in outputs.get("skipped") or [] if m in ctx.cfg.eval.models and model_available(ctx.model_path(m))]
+    return f"model(s) {', '.join(late)} exist now and were not evaluated" if late else None

@@ -152,26 +152,35 @@ def run(ctx: RunContext) -> dict[str, Any]:
 
 
 def _parallel_arms(ctx: RunContext) -> bool:
-    """Train the two arms side by side, one CPU core each, when that is faster: on CPU with at
-    least two cores and ``run.threads`` 1 (a tiny model runs fastest on one thread per process;
-    measured here: two threads on one model were slower than one)."""
+    """Train the two arms side by side, each on its own half of the CPU cores, when that is
+    faster: on CPU with at least two cores (``sft.parallel_arms``). A tiny model trains fastest
+    on one thread per process at SFT's batch size (measured here: two threads on one model were
+    slower than one), so two arms on two cores beat one after the other."""
+    cores = _cores()
+    return (ctx.cfg.sft.parallel_arms and not ctx.dry_run and not ctx.use_cuda and len(cores) >= 2)
+
+
+def _cores() -> list[int | None]:
     import os
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return not ctx.dry_run and not ctx.use_cuda and ctx.cfg.run.threads == 1 and cores >= 2
+    if hasattr(os, "sched_getaffinity"):
+        return list(sorted(os.sched_getaffinity(0)))
+    return [None] * (os.cpu_count() or 1)
 
 
 def _arm_worker(cfg: Any, arm: str, rows: list[dict[str, Any]], base: str, progress: bool, force: bool,
-                core: int | None, queue: Any) -> None:
+                cores: list[int | None], queue: Any) -> None:
     import os
 
     try:
-        if core is not None and hasattr(os, "sched_setaffinity"):
-            os.sched_setaffinity(0, {core})
+        pinned = {c for c in cores if c is not None}
+        if pinned and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, pinned)
         import torch
         from transformers import set_seed
 
-        torch.set_num_threads(1)
+        # its half of the cores, at most run.threads (a tiny model: one thread, see _parallel_arms)
+        torch.set_num_threads(max(1, min(len(cores), cfg.run.threads or len(cores))))
         set_seed(cfg.run.seed)
         queue.put((arm, _train_arm(RunContext(cfg, progress=progress, force=force), arm, rows, base), None))
     except BaseException as e:  # reported to the parent, which raises
@@ -182,18 +191,20 @@ def _arm_worker(cfg: Any, arm: str, rows: list[dict[str, Any]], base: str, progr
 
 def _train_arms_in_parallel(ctx: RunContext, rows: list[dict[str, Any]], direct_rows: list[dict[str, Any]],
                             base: str) -> dict[str, Any]:
-    """The tagged-SFT and direct-answer arms in two processes (spawned, one core each). Each arm
-    is the same computation as when trained alone (same seed, data order and settings)."""
+    """The tagged-SFT and direct-answer arms in two processes (spawned), each pinned to its half
+    of the cores. Each arm is the same computation as when trained alone (same seed, data order
+    and settings) with that many threads."""
     import multiprocessing as mp
-    import os
 
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [None, None]
+    cores = _cores()
+    half = len(cores) // 2
+    shares = [cores[:half], cores[half:2 * half]]
     mpc = mp.get_context("spawn")
     queue = mpc.Queue()
     procs = [mpc.Process(target=_arm_worker, args=(ctx.cfg, arm, r, base, ctx.progress and arm == "sft",
-                                                  ctx.force, cores[i % len(cores)], queue), daemon=False)
+                                                  ctx.force, shares[i], queue), daemon=False)
              for i, (arm, r) in enumerate((("sft", rows), ("direct", direct_rows)))]
-    logger.info("sft: training the tagged-SFT and direct-answer arms in parallel (one core each)")
+    logger.info("sft: training the tagged-SFT and direct-answer arms in parallel (%d core(s) each)", half)
     for p in procs:
         p.start()
     import queue as queue_mod
