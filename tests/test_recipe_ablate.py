@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tagpr_eval.stats import paired_bootstrap, relative_bootstrap, seed_ci
+from tagpr_eval.stats import paired_bootstrap, relative_bootstrap, seed_ci, stratified_bootstrap
 from tagpr_trainers.recipe.ablate import ARMS, _link_arm, question_scores, summarise
 
 
@@ -58,8 +58,21 @@ def test_summary_reports_every_model_and_claim_with_intervals(tmp_path: Path) ->
     rel = table["claims"]["rl2 vs direct (relative)"]
     assert 1.0 < rel["mean"] < 1.7  # 0.7 / 0.3 - 1 = +133%
     assert "rl2 no-prmu − rl2" in table["claims"] and "rl2 no-tag − rl2" in table["claims"]
+    # pooled over the seeds' questions: the same point estimate as the mean across seeds (equal
+    # question counts), and an interval narrower than the 3-seed Student-t one
+    assert c["pooled"]["n"] == 1200 and c["pooled"]["delta"] == pytest.approx(c["mean"])
+    assert 0 < c["pooled"]["low"] < c["pooled"]["delta"] < c["pooled"]["high"]
+    assert c["pooled"]["high"] - c["pooled"]["low"] < 2 * c["ci95_across_seeds"]
+    pooled_acc = table["accuracy"]["rl2"]["pooled"]
+    assert pooled_acc["low"] < 0.7 < pooled_acc["high"] and pooled_acc["n"] == 1200
     md = (tmp_path / "ablation.md").read_text()
     assert "| RL stage 2, no PRMU (γ=0) |" in md and "±" in md and "%" in md
+    assert "| claim | mean across seeds | pooled [95% CI] | per seed [95% CI] |" in md
+    from PIL import Image
+
+    with Image.open(tmp_path / "accuracy_per_stage.png") as im:  # the plot docs/recipe.md shows
+        assert im.format == "PNG" and im.size[0] > 600
+    assert table["plot"] == str(tmp_path / "accuracy_per_stage.png")
     assert json.loads((tmp_path / "ablation.json").read_text())["seeds"] == table["seeds"]
 
 
@@ -95,3 +108,16 @@ def test_stats_helpers() -> None:
     assert relative_bootstrap([0, 0], [1, 1]).delta != relative_bootstrap([0, 0], [1, 1]).delta  # nan: base is 0
     with pytest.raises(ValueError, match="one length"):
         paired_bootstrap([1], [1, 0])
+
+
+def test_stratified_bootstrap_resamples_within_each_seed() -> None:
+    # two seeds: one where b gains on every question, one where nothing changes
+    d = stratified_bootstrap([([0.0] * 50, [1.0] * 50), ([1.0, 0.0] * 25, [1.0, 0.0] * 25)], n_boot=2000)
+    # a resample keeps 50 questions of each seed, so the pooled gain is exactly 0.5 every time
+    assert d.n == 100 and d.delta == 0.5 and d.low == d.high == 0.5
+    noisy = stratified_bootstrap([([0, 1, 0, 1] * 25, [1, 1, 0, 0] * 25)], n_boot=2000)
+    plain = paired_bootstrap([0, 1, 0, 1] * 25, [1, 1, 0, 0] * 25, n_boot=2000)
+    assert noisy.delta == plain.delta == 0 and noisy.low == plain.low and noisy.high == plain.high  # one group
+    with pytest.raises(ValueError, match="group 1"):
+        stratified_bootstrap([([1], [1]), ([1, 0], [1])])
+

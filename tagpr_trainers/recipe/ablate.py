@@ -124,7 +124,7 @@ def _runs(run_dir: Path) -> dict[str, Path]:
 
 def summarise(output: str | Path) -> dict[str, Any]:
     """Aggregate ``OUT/seed*/`` into ``OUT/ablation.md`` and ``OUT/ablation.json``."""
-    from tagpr_eval.stats import paired_bootstrap, relative_bootstrap, seed_ci
+    from tagpr_eval.stats import paired_bootstrap, relative_bootstrap, seed_ci, stratified_bootstrap
     from tagpr_rewards.files import atomic_write_json, atomic_write_text
 
     out = Path(output)
@@ -151,7 +151,11 @@ def summarise(output: str | Path) -> dict[str, Any]:
     table: dict[str, Any] = {"seeds": list(per_seed), "accuracy": {}, "claims": {}}
     for m in order:
         vals = [acc(ms[m]) for ms in per_seed.values() if m in ms]
-        table["accuracy"][m] = {"per_seed": vals, "mean": seed_ci(vals).mean, "ci95": seed_ci(vals).half_width}
+        pooled = stratified_bootstrap([([0.0] * len(ms[m]), list(ms[m].values())) for ms in per_seed.values()
+                                       if m in ms and ms[m]])
+        table["accuracy"][m] = {"per_seed": vals, "mean": seed_ci(vals).mean, "ci95": seed_ci(vals).half_width,
+                                "pooled": {"mean": pooled.delta, "low": pooled.low, "high": pooled.high,
+                                           "n": pooled.n}}
     claims = [("rl1 − sft", "sft", "rl1", False), ("rl2 − rl1", "rl1", "rl2", False),
               ("rl2 − sft", "sft", "rl2", False), ("sft − direct", "direct", "sft", False),
               ("rl2 vs direct (relative)", "direct", "rl2", True)]
@@ -167,11 +171,55 @@ def summarise(output: str | Path) -> dict[str, Any]:
         if rows:
             ci = seed_ci([row["delta"] for row in rows])
             table["claims"][label] = {"per_seed": rows, "mean": ci.mean, "ci95_across_seeds": ci.half_width}
+            if not rel:  # the seeds' questions pooled, resampled within each seed
+                groups = []
+                for ms in per_seed.values():
+                    if a in ms and b in ms:
+                        ids = sorted(set(ms[a]) & set(ms[b]))
+                        groups.append(([ms[a][i] for i in ids], [ms[b][i] for i in ids]))
+                p = stratified_bootstrap(groups)
+                table["claims"][label]["pooled"] = {"delta": p.delta, "low": p.low, "high": p.high, "n": p.n}
     atomic_write_json(out / "ablation.json", table)
     md = _markdown(table, order)
     atomic_write_text(out / "ablation.md", md)
     table["markdown"] = md
+    plot = _plot(table, order, out / "accuracy_per_stage.png")
+    if plot is not None:
+        table["plot"] = str(plot)
     return table
+
+
+def _plot(table: dict[str, Any], order: list[str], path: Path) -> Path | None:
+    """Accuracy per stage and arm: each seed's accuracy (dots) and the pooled accuracy with its
+    95% CI (questions resampled within each seed; bars). ``None`` without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - optional dependency
+        logger.warning("matplotlib missing: no accuracy plot (pip install 'tagpr[eval]')")
+        return None
+    from tagpr_rewards.files import atomic_path
+
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(order)), 4.2))
+    for x, m in enumerate(order):
+        a = table["accuracy"][m]
+        p = a["pooled"]
+        ax.bar(x, p["mean"], color="#9ecae1" if m.startswith("rl2 ") or m == "baseline" else "#3182bd",
+               yerr=[[p["mean"] - p["low"]], [p["high"] - p["mean"]]], capsize=4)
+        ax.scatter([x + (i - (len(a["per_seed"]) - 1) / 2) * 0.12 for i in range(len(a["per_seed"]))],
+                   a["per_seed"], color="black", s=12, zorder=3)
+    import textwrap
+
+    ax.set_xticks(range(len(order)), [textwrap.fill(_LABELS.get(m, m), 14) for m in order], fontsize=7)
+    ax.set_ylabel("accuracy (unseen users)")
+    ax.set_title(f"Accuracy per stage, {len(table['seeds'])} seed(s): pooled with 95% CI; dots = seeds")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
 
 
 _LABELS = {"baseline": "profile-majority baseline", "direct": "base (direct answer)", "sft": "tagged SFT",
@@ -196,11 +244,15 @@ def _markdown(table: dict[str, Any], order: list[str]) -> str:
         a = table["accuracy"][m]
         lines.append(f"| {_LABELS.get(m, m)} | {pm(a['mean'], a['ci95'])} | "
                      + " | ".join(f"{v:.3f}" for v in a["per_seed"]) + " |")
-    lines += ["", "Claims: the difference per seed with its paired bootstrap 95% CI over questions, and the "
-              "mean ± 95% CI across seeds.", "", "| claim | mean | per seed [95% CI] |", "|---|---|---|"]
+    lines += ["", "Claims: the difference per seed with its paired bootstrap 95% CI over questions; the mean ± "
+              "95% CI across seeds (Student t); and pooled, every seed's questions with the CI of a bootstrap "
+              "that resamples them within each seed.", "",
+              "| claim | mean across seeds | pooled [95% CI] | per seed [95% CI] |", "|---|---|---|---|"]
     for label, c in table["claims"].items():
         pct = "relative" in label
         f = (lambda v: f"{100 * v:+.1f}%") if pct else (lambda v: f"{v:+.3f}")
         per = "; ".join(f"{f(r['delta'])} [{f(r['low'])}, {f(r['high'])}]" for r in c["per_seed"])
-        lines.append(f"| {label} | {pm(c['mean'], c['ci95_across_seeds'], pct, signed=True)} | {per} |")
+        p = c.get("pooled")
+        pooled = f"{f(p['delta'])} [{f(p['low'])}, {f(p['high'])}]" if p else "–"
+        lines.append(f"| {label} | {pm(c['mean'], c['ci95_across_seeds'], pct, signed=True)} | {pooled} | {per} |")
     return "\n".join(lines) + "\n"
