@@ -413,8 +413,19 @@ def main(argv: list[str] | None = None) -> int:
     bad = [n for n in names if n not in SUITES]
     if bad:
         ap.error(f"unknown suite(s) {', '.join(bad)}; choose from {', '.join(SUITES)}")
-    if hasattr(os, "sched_setaffinity"):
+    # pinned while it measures; the caller's cores come back after (called in-process, as the
+    # tests do, a leaked pin left every later test on one core)
+    before = os.sched_getaffinity(0) if hasattr(os, "sched_setaffinity") else None
+    if before is not None:
         os.sched_setaffinity(0, {args.core})
+    try:
+        return _run(args, names)
+    finally:
+        if before is not None:
+            os.sched_setaffinity(0, before)
+
+
+def _run(args: argparse.Namespace, names: list[str]) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     store: dict[str, Any] = {"suites": {}}
     if args.results.exists():

@@ -4,6 +4,7 @@ timing assertions)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,8 +26,11 @@ def test_runner_writes_results_and_the_table_between_markers(tmp_path: Path) -> 
     results.write_text(json.dumps({"suites": {"other": {"machine": {"cpu": "x", "cores": 1, "python": "3",
                                                                     "commit": "c", "packages": {}},
                                                         "rows": []}}}))
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     assert main(["tags", "--min-rounds", "1", "--max-rounds", "2", "--block", "1", "--results", str(results),
                  "--doc", str(doc)]) == 0
+    if cores is not None:  # pinned while measuring only: the caller gets its cores back
+        assert os.sched_getaffinity(0) == cores
     store = json.loads(results.read_text())
     assert set(store["suites"]) == {"other", "tags"}
     rows = store["suites"]["tags"]["rows"]

@@ -81,7 +81,9 @@ def _setup(cfg: RecipeConfig) -> None:
     from transformers import set_seed
 
     if cfg.run.threads:
-        torch.set_num_threads(cfg.run.threads)
+        # never more threads than the cores this process may use (threads on a shared core thrash)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        torch.set_num_threads(max(1, min(cfg.run.threads, cores)))
     set_seed(cfg.run.seed)
 
 
