@@ -72,8 +72,8 @@ class RunConfig:
         device: ``auto`` (CUDA when present, else CPU), ``cuda`` or ``cpu``.
         dtype: ``auto`` (bf16 on CUDA, fp32 on CPU), ``bfloat16``, ``float16`` or ``float32``.
         threads: CPU threads for torch (``None``: torch's default) in the run's process (data,
-            PRMU, RL, eval); each parallel SFT arm takes at most this many of its half of the
-            cores (``sft.parallel_arms``).
+            PRMU, RL, eval), at most the cores the process may use; each parallel SFT arm takes
+            at most this many of its half of the cores (``sft.parallel_arms``).
         fp32_master_weights: train with float32 weights under bf16/fp16 autocast (mixed
             precision) instead of pure half-precision weights. On by default: pure bf16 GRPO on
             the tiny model hit NaN gradients on an H200 (docs/benchmarks/recipe.md). Turn it off
