@@ -141,4 +141,3 @@ def stratified_bootstrap(groups: Sequence[tuple[Sequence[float], Sequence[float]
         total += d[_resample(len(d), n_boot, seed + i)].sum(axis=1)
     lo, hi = np.percentile(total / n, [2.5, 97.5])
     return PairedDelta(float(sum(d.sum() for d in diffs) / n), float(lo), float(hi), n)
-

@@ -162,21 +162,18 @@ def summarise(output: str | Path) -> dict[str, Any]:
     claims += [(f"{m} − rl2", "rl2", m, False) for m in order if m.startswith("rl2 ")]
     for label, a, b, rel in claims:
         rows: list[dict[str, Any]] = []
+        groups: list[tuple[list[float], list[float]]] = []
         for seed, ms in per_seed.items():
             if a in ms and b in ms:
                 ids = sorted(set(ms[a]) & set(ms[b]))
                 xa, xb = [ms[a][i] for i in ids], [ms[b][i] for i in ids]
+                groups.append((xa, xb))
                 d = (relative_bootstrap if rel else paired_bootstrap)(xa, xb, seed=0)
                 rows.append({"seed": seed, "delta": d.delta, "low": d.low, "high": d.high, "n": d.n})
         if rows:
             ci = seed_ci([row["delta"] for row in rows])
             table["claims"][label] = {"per_seed": rows, "mean": ci.mean, "ci95_across_seeds": ci.half_width}
             if not rel:  # the seeds' questions pooled, resampled within each seed
-                groups = []
-                for ms in per_seed.values():
-                    if a in ms and b in ms:
-                        ids = sorted(set(ms[a]) & set(ms[b]))
-                        groups.append(([ms[a][i] for i in ids], [ms[b][i] for i in ids]))
                 p = stratified_bootstrap(groups)
                 table["claims"][label]["pooled"] = {"delta": p.delta, "low": p.low, "high": p.high, "n": p.n}
     atomic_write_json(out / "ablation.json", table)

@@ -29,7 +29,8 @@ from typing import Any
 
 from tagpr_trainers.recipe.config import RecipeConfig
 
-__all__ = ["STAGE_INPUTS", "RunContext", "StageInputsChanged", "resolve_device", "resolve_dtype", "stage_inputs"]
+__all__ = ["STAGE_INPUTS", "RunContext", "StageInputsChanged", "cpu_cores", "resolve_device", "resolve_dtype",
+           "stage_inputs"]
 
 logger = logging.getLogger("tagpr_trainers.recipe")
 
@@ -121,6 +122,16 @@ def fingerprint(inputs: dict[str, Any]) -> str:
     import json
 
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cpu_cores() -> list[int | None]:
+    """The CPU cores this process may run on (its affinity; ``None`` entries where the platform
+    does not tell which, e.g. macOS)."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return list[int | None](sorted(os.sched_getaffinity(0)))
+    return [None] * (os.cpu_count() or 1)
 
 
 def resolve_device(device: str) -> str:

@@ -19,7 +19,7 @@ from tagpr_trainers.recipe.checkpoints import (
     read_marker,
 )
 from tagpr_trainers.recipe.config import RecipeConfig, config_to_dict
-from tagpr_trainers.recipe.context import RunContext
+from tagpr_trainers.recipe.context import RunContext, cpu_cores
 
 __all__ = ["STAGES", "run_recipe", "stages_for"]
 
@@ -82,8 +82,7 @@ def _setup(cfg: RecipeConfig) -> None:
 
     if cfg.run.threads:
         # never more threads than the cores this process may use (threads on a shared core thrash)
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        torch.set_num_threads(max(1, min(cfg.run.threads, cores)))
+        torch.set_num_threads(max(1, min(cfg.run.threads, len(cpu_cores()))))
     set_seed(cfg.run.seed)
 
 

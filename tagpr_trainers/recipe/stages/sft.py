@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from tagpr_trainers.recipe.checkpoints import latest_checkpoint
-from tagpr_trainers.recipe.context import RunContext
+from tagpr_trainers.recipe.context import RunContext, cpu_cores
 from tagpr_trainers.recipe.stages.common import (
     ensure_base_model,
     load_policy,
@@ -156,16 +156,8 @@ def _parallel_arms(ctx: RunContext) -> bool:
     faster: on CPU with at least two cores (``sft.parallel_arms``). A tiny model trains fastest
     on one thread per process at SFT's batch size (measured here: two threads on one model were
     slower than one), so two arms on two cores beat one after the other."""
-    cores = _cores()
+    cores = cpu_cores()
     return (ctx.cfg.sft.parallel_arms and not ctx.dry_run and not ctx.use_cuda and len(cores) >= 2)
-
-
-def _cores() -> list[int | None]:
-    import os
-
-    if hasattr(os, "sched_getaffinity"):
-        return list(sorted(os.sched_getaffinity(0)))
-    return [None] * (os.cpu_count() or 1)
 
 
 def _arm_worker(cfg: Any, arm: str, rows: list[dict[str, Any]], base: str, progress: bool, force: bool,
@@ -196,7 +188,7 @@ def _train_arms_in_parallel(ctx: RunContext, rows: list[dict[str, Any]], direct_
     and settings) with that many threads."""
     import multiprocessing as mp
 
-    cores = _cores()
+    cores = cpu_cores()
     half = len(cores) // 2
     shares = [cores[:half], cores[half:2 * half]]
     mpc = mp.get_context("spawn")
