@@ -35,3 +35,6 @@ def test_sft_beats_profile_majority_on_unseen_users(tmp_path: Path) -> None:
     base, sft = rows["baseline"]["accuracy"], rows["sft"]["accuracy"]
     assert sft >= base + 0.05, (sft, base)
     assert rows["sft"]["format_valid"] >= 0.95
+    # the step audit reads the same 200 generations (docs/recipe.md, "Where the headroom is")
+    audit = json.loads((run / "eval" / "chain_audit.json").read_text())["SFT"]
+    assert audit["n"] == 200 and audit["accuracy"] == pytest.approx(sft)

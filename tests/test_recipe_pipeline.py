@@ -59,6 +59,14 @@ def test_all_stages_run_and_print_the_comparison(pipeline: tuple[Path, str]) -> 
     assert {"rewards/base/mean", "rewards/tag/mean", "rewards/prmu/mean"} <= keys
     prmu = json.loads((run / "stages" / "prmu.json").read_text())["outputs"]
     assert 0.0 <= prmu["accuracy"] <= 1.0 and prmu["pairs"] > 0
+    # synthetic LaMP-2 with the listing chain: the step audit of every tagged model, on the same
+    # questions as the table (the direct-answer base writes no chain and is not audited)
+    audit = json.loads((run / "eval" / "chain_audit.json").read_text())
+    assert list(audit) == ["SFT", "RL stage 1", "RL stage 2"]
+    rows = _rows(run)
+    for label, key in (("SFT", "sft"), ("RL stage 1", "rl1"), ("RL stage 2", "rl2")):
+        assert audit[label]["n"] == 16 and audit[label]["accuracy"] == pytest.approx(rows[key]["accuracy"])
+    assert "| tags copied in order |" in (run / "eval" / "chain_audit.md").read_text()
 
 
 @pytest.mark.integration

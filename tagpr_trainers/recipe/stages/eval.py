@@ -4,7 +4,9 @@ then the comparison table (relative improvement with ``tagpr_eval.compare``) and
 Outputs: ``eval/<model>-<fingerprint>/`` (tagpr_eval run directories; the fingerprint changes
 when a stage is retrained, so cached generations of an older model are never reused),
 ``eval/comparison.md`` and ``eval/comparison.json``, ``plots/reward_curves.png`` and
-``plots/sft_loss.png``.
+``plots/sft_loss.png``; on synthetic LaMP-2 with the template teacher's listing chain also
+``eval/chain_audit.md`` / ``.json``: which step of the chain each model gets wrong
+(:mod:`tagpr_trainers.data_pipeline.listing_audit`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from tagpr_trainers.recipe.checkpoints import atomic_write_json, atomic_write_te
 from tagpr_trainers.recipe.context import RunContext
 from tagpr_trainers.recipe.stages.common import model_available
 
-__all__ = ["comparison_table", "eval_config", "plot_curves", "run"]
+__all__ = ["chain_audit", "comparison_table", "eval_config", "plot_curves", "run"]
 
 logger = logging.getLogger("tagpr_trainers.recipe")
 
@@ -196,6 +198,33 @@ def plot_curves(run_dir: Path, out_dir: Path) -> dict[str, str]:
     return files
 
 
+def chain_audit(ctx: RunContext, results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """Audit the listing chains of the evaluated models (every one but the baseline and the
+    direct-answer model) and write ``eval/chain_audit.{md,json}``; ``None`` when the run's chains
+    are not the template teacher's listing chain on synthetic LaMP-2."""
+    from tagpr_trainers.data_pipeline.listing_audit import audit_listing, audit_table
+    from tagpr_trainers.recipe.stages.common import read_jsonl
+
+    d = ctx.cfg.data
+    if d.source != "synthetic" or d.teacher.kind != "template" or d.teacher.chain != "listing" \
+            or "LaMP-2" not in d.tasks:
+        return None
+    audits: dict[str, Any] = {}
+    for which in ORDER:
+        run_dir = results.get(which, {}).get("files", {}).get("run_dir")
+        if which == "direct" or not run_dir or not (Path(run_dir) / "samples.jsonl").is_file():
+            continue
+        audits[LABELS[which]] = audit_listing(read_jsonl(Path(run_dir) / "samples.jsonl"))
+    if not audits:
+        return None
+    out = ctx.path("eval")
+    table = ("Where the listing chain goes wrong (LaMP-2 dev, greedy; "
+             "tagpr_trainers.data_pipeline.listing_audit):\n\n" + audit_table(audits) + "\n")
+    atomic_write_text(out / "chain_audit.md", table)
+    atomic_write_json(out / "chain_audit.json", audits)
+    return {"table": table, "audits": audits, "file": str(out / "chain_audit.md")}
+
+
 def run(ctx: RunContext) -> dict[str, Any]:
     """Evaluate every configured model that exists; write and print the comparison table."""
     from tagpr_eval.runner import evaluate_run
@@ -226,6 +255,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
                                                                          for k, v in results.items()}})
         if data_seed is None:
             result = {"table": table, "rows": rows, "comparison": str(out / "comparison.md")}
+            audit = None if ctx.dry_run else chain_audit(ctx, results)
+            if audit is not None:
+                result["chain_audit"] = audit["file"]
         else:
             result.setdefault("synthetic_seeds", {})[str(data_seed)] = {"rows": rows, "comparison": str(out / f"{stem}.md")}
             result["table"] += "\n" + table
