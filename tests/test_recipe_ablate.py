@@ -74,6 +74,7 @@ def test_summary_reports_every_model_and_claim_with_intervals(tmp_path: Path) ->
         assert im.format == "PNG" and im.size[0] > 600
     assert table["plot"] == str(tmp_path / "accuracy_per_stage.png")
     assert json.loads((tmp_path / "ablation.json").read_text())["seeds"] == table["seeds"]
+    assert "chain_audit" not in table  # no config.yaml says these are listing chains
 
 
 def test_summary_without_runs_is_a_clear_error(tmp_path: Path) -> None:
@@ -121,3 +122,45 @@ def test_stratified_bootstrap_resamples_within_each_seed() -> None:
     with pytest.raises(ValueError, match="group 1"):
         stratified_bootstrap([([1], [1]), ([1, 0], [1])])
 
+
+
+def test_summary_audits_the_listing_chains_of_each_seed(tmp_path: Path) -> None:
+    """On synthetic LaMP-2 with the listing chain (the seed's config.yaml says so) the summary adds
+    the step audit of SFT and RL stage 2, mean across seeds with each seed's rate; other runs get none."""
+    import yaml
+
+    prompt = ('the tag for the movie: "A pilot flies the rocket to the mars." is "sci-fi" , and the tag for the '
+              'movie: "A grandmother bakes for the thanksgiving." is "comedy" . Which tag does this movie relate to '
+              'among the following tags? tags: [sci-fi, comedy] description: An alien lands near the moonbase.')
+
+    def chain(tag: str) -> str:
+        return (f'<recall-history>The user\'s history items: space -> "{tag}"; family -> "comedy".</recall-history>'
+                f'<analyze-query>The query movie is about space.</analyze-query>'
+                f'<extract-preference>The user\'s habit for space: "{tag}".</extract-preference><answer>{tag}</answer>')
+
+    for s, copied in enumerate((1.0, 0.5)):  # seed 1's SFT copies the first tag wrong half the time
+        sd = tmp_path / f"seed{s}"
+        runs = {}
+        for model in ("sft", "rl2"):
+            d = sd / "eval" / model
+            d.mkdir(parents=True)
+            with (d / "samples.jsonl").open("w") as f:
+                for i in range(4):
+                    tag = "sci-fi" if (model == "rl2" or i < 4 * copied) else "comedy"
+                    f.write(json.dumps({"id": str(i), "task": "LaMP-2", "prompt": prompt, "raw_output": chain(tag),
+                                        "answer": tag, "gold": "sci-fi"}) + "\n")
+            runs[model] = str(d)
+        (sd / "eval" / "comparison.json").write_text(json.dumps({"rows": [], "runs": runs}))
+        (sd / "config.yaml").write_text(yaml.safe_dump({"data": {
+            "source": "synthetic", "tasks": ["LaMP-2"], "teacher": {"kind": "template", "chain": "listing"}}}))
+    table = summarise(tmp_path)
+    audit = table["chain_audit"]
+    assert set(audit) == {"sft", "rl2"} and set(audit["sft"]) == {"seed0", "seed1"}
+    assert [audit["sft"][s]["tags_copied"] for s in ("seed0", "seed1")] == [1.0, 0.5]
+    assert audit["rl2"]["seed1"]["accuracy"] == 1.0 and audit["sft"]["seed1"]["accuracy"] == 0.5
+    md = (tmp_path / "ablation.md").read_text()
+    assert "| tags copied in order | 0.750 (1.000 / 0.500) | 1.000 (1.000 / 1.000) |" in md
+    # a run of another chain style is not audited (its chains would read as all wrong)
+    (tmp_path / "seed1" / "config.yaml").write_text(yaml.safe_dump({"data": {
+        "source": "synthetic", "tasks": ["LaMP-2"], "teacher": {"kind": "template", "chain": "prose"}}}))
+    assert set(summarise(tmp_path)["chain_audit"]["sft"]) == {"seed0"}

@@ -122,6 +122,36 @@ def _runs(run_dir: Path) -> dict[str, Path]:
     return {k: Path(v) for k, v in runs.items() if v}
 
 
+def _listing_run(run_dir: Path) -> bool:
+    """The run's chains are the template teacher's listing chains on synthetic LaMP-2 (its
+    ``config.yaml``), the chains :mod:`~tagpr_trainers.data_pipeline.listing_audit` reads."""
+    import yaml
+
+    try:
+        d = (yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}).get("data") or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    t = d.get("teacher") or {}
+    return (d.get("source") == "synthetic" and "LaMP-2" in (d.get("tasks") or []) and t.get("kind") == "template"
+            and t.get("chain", "listing") == "listing")
+
+
+def _audits(out: Path, seeds: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``{model: {seed: audit_listing(...)}}`` of SFT and RL stage 2 on each listing-chain seed."""
+    from tagpr_trainers.data_pipeline.listing_audit import audit_listing
+    from tagpr_trainers.recipe.stages.common import read_jsonl
+
+    audits: dict[str, dict[str, Any]] = {}
+    for seed in seeds:
+        sd = out / seed
+        if not _listing_run(sd):
+            continue
+        for m, r in _runs(sd).items():
+            if m in ("sft", "rl1", "rl2") and (r / "samples.jsonl").is_file():
+                audits.setdefault(m, {})[seed] = audit_listing(read_jsonl(r / "samples.jsonl"))
+    return audits
+
+
 def summarise(output: str | Path) -> dict[str, Any]:
     """Aggregate ``OUT/seed*/`` into ``OUT/ablation.md`` and ``OUT/ablation.json``."""
     from tagpr_eval.stats import paired_bootstrap, relative_bootstrap, seed_ci, stratified_bootstrap
@@ -176,6 +206,9 @@ def summarise(output: str | Path) -> dict[str, Any]:
             if not rel:  # the seeds' questions pooled, resampled within each seed
                 p = stratified_bootstrap(groups)
                 table["claims"][label]["pooled"] = {"delta": p.delta, "low": p.low, "high": p.high, "n": p.n}
+    audits = _audits(out, list(per_seed))
+    if audits:
+        table["chain_audit"] = audits
     atomic_write_json(out / "ablation.json", table)
     md = _markdown(table, order)
     atomic_write_text(out / "ablation.md", md)
@@ -252,4 +285,18 @@ def _markdown(table: dict[str, Any], order: list[str]) -> str:
         p = c.get("pooled")
         pooled = f"{f(p['delta'])} [{f(p['low'])}, {f(p['high'])}]" if p else "–"
         lines.append(f"| {label} | {pm(c['mean'], c['ci95_across_seeds'], pct, signed=True)} | {pooled} | {per} |")
+    audits = table.get("chain_audit") or {}
+    if audits:
+        from tagpr_trainers.data_pipeline.listing_audit import AUDIT_FIELDS
+
+        models = [m for m in ("sft", "rl1", "rl2") if m in audits]
+        lines += ["", "Where the listing chain goes wrong (tagpr_trainers.data_pipeline.listing_audit; docs/recipe.md, "
+                  "\"Where the headroom is\"): each step's rate, mean across seeds (per seed).", "",
+                  "| step | " + " | ".join(_LABELS.get(m, m) for m in models) + " |", "|---|" + "---|" * len(models)]
+        for key, label in AUDIT_FIELDS.items():
+            cells = []
+            for m in models:
+                vals = [a[key] for a in audits[m].values() if a.get(key) is not None]
+                cells.append(f"{sum(vals) / len(vals):.3f} ({' / '.join(f'{v:.3f}' for v in vals)})" if vals else "–")
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
