@@ -164,3 +164,11 @@ def test_summary_audits_the_listing_chains_of_each_seed(tmp_path: Path) -> None:
     (tmp_path / "seed1" / "config.yaml").write_text(yaml.safe_dump({"data": {
         "source": "synthetic", "tasks": ["LaMP-2"], "teacher": {"kind": "template", "chain": "prose"}}}))
     assert set(summarise(tmp_path)["chain_audit"]["sft"]) == {"seed0"}
+    # nor is one whose prompts show no LaMP-2 item (the tagged prompt style, k = 0): nothing to read
+    (tmp_path / "seed1" / "config.yaml").write_text(yaml.safe_dump({"data": {
+        "source": "synthetic", "tasks": ["LaMP-2"], "teacher": {"kind": "template", "chain": "listing"}}}))
+    rows = [json.loads(x) for x in (tmp_path / "seed1" / "eval" / "sft" / "samples.jsonl").read_text().splitlines()]
+    (tmp_path / "seed1" / "eval" / "sft" / "samples.jsonl").write_text(
+        "".join(json.dumps({**r, "prompt": "description: An alien lands."}) + "\n" for r in rows))
+    audit = summarise(tmp_path)["chain_audit"]
+    assert set(audit["sft"]) == {"seed0"} and set(audit["rl2"]) == {"seed0", "seed1"}

@@ -148,7 +148,9 @@ def _audits(out: Path, seeds: Sequence[str]) -> dict[str, dict[str, Any]]:
             continue
         for m, r in _runs(sd).items():
             if m in ("sft", "rl1", "rl2") and (r / "samples.jsonl").is_file():
-                audits.setdefault(m, {})[seed] = audit_listing(read_jsonl(r / "samples.jsonl"))
+                a = audit_listing(read_jsonl(r / "samples.jsonl"))
+                if a["n"]:  # a prompt style that shows no LaMP-2 item has nothing to audit
+                    audits.setdefault(m, {})[seed] = a
     return audits
 
 

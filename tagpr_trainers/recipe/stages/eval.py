@@ -215,7 +215,7 @@ def chain_audit(ctx: RunContext, results: dict[str, dict[str, Any]]) -> dict[str
         if which == "direct" or not run_dir or not (Path(run_dir) / "samples.jsonl").is_file():
             continue
         audits[LABELS[which]] = audit_listing(read_jsonl(Path(run_dir) / "samples.jsonl"))
-    if not audits:
+    if not any(a["n"] for a in audits.values()):  # e.g. prompt_style tagged: no LaMP-2 item to read
         return None
     out = ctx.path("eval")
     table = ("Where the listing chain goes wrong (LaMP-2 dev, greedy; "
