@@ -45,7 +45,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["AUDIT_FIELDS", "audit_listing", "audit_table", "listing_vote"]
+__all__ = ["AUDIT_FIELDS", "audit_listing", "audit_table", "audits_run", "listing_vote"]
 
 #: the rates :func:`audit_listing` reports, in table order, with their table labels
 AUDIT_FIELDS = {
@@ -65,6 +65,20 @@ _ITEM = re.compile(r'the tag for the movie: "(.*?)" is "(.*?)" ')
 _LISTED = re.compile(r'([^\s;:]+) -> "([^"]*)"')
 _QUERY = re.compile(r"is about ([^\s.]+)\.")
 _HABIT = re.compile(r"habit for ([^\s:]+): (.*?)(?:\.\s*<|\.?$)", re.S)
+
+
+def audits_run(data: Any) -> bool:
+    """Whether a recipe run's chains are the ones this audit reads: the template teacher's listing
+    chain on synthetic LaMP-2 (``data`` is the run's ``data`` config section).
+
+    >>> from tagpr_trainers.recipe.config import load_recipe_config
+    >>> audits_run(load_recipe_config("tiny-cpu").data)
+    True
+    >>> audits_run(load_recipe_config("tiny-cpu", ["data.teacher.chain=prose"]).data)
+    False
+    """
+    return (data.source == "synthetic" and "LaMP-2" in data.tasks and data.teacher.kind == "template"
+            and data.teacher.chain == "listing")
 
 
 def listing_vote(listed: Sequence[tuple[str, str]], topic: str | None) -> str | None:

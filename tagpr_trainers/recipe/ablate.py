@@ -123,17 +123,15 @@ def _runs(run_dir: Path) -> dict[str, Path]:
 
 
 def _listing_run(run_dir: Path) -> bool:
-    """The run's chains are the template teacher's listing chains on synthetic LaMP-2 (its
-    ``config.yaml``), the chains :mod:`~tagpr_trainers.data_pipeline.listing_audit` reads."""
-    import yaml
+    """The run's ``config.yaml`` says its chains are the ones the audit reads
+    (:func:`~tagpr_trainers.data_pipeline.listing_audit.audits_run`)."""
+    from tagpr_trainers.data_pipeline.listing_audit import audits_run
+    from tagpr_trainers.recipe.config import RecipeConfigError, load_recipe_config
 
     try:
-        d = (yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}).get("data") or {}
-    except (OSError, yaml.YAMLError):
+        return audits_run(load_recipe_config(run_dir / "config.yaml").data)
+    except (OSError, RecipeConfigError):
         return False
-    t = d.get("teacher") or {}
-    return (d.get("source") == "synthetic" and "LaMP-2" in (d.get("tasks") or []) and t.get("kind") == "template"
-            and t.get("chain", "listing") == "listing")
 
 
 def _audits(out: Path, seeds: Sequence[str]) -> dict[str, dict[str, Any]]:

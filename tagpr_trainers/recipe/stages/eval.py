@@ -202,12 +202,10 @@ def chain_audit(ctx: RunContext, results: dict[str, dict[str, Any]]) -> dict[str
     """Audit the listing chains of the evaluated models (every one but the baseline and the
     direct-answer model) and write ``eval/chain_audit.{md,json}``; ``None`` when the run's chains
     are not the template teacher's listing chain on synthetic LaMP-2."""
-    from tagpr_trainers.data_pipeline.listing_audit import audit_listing, audit_table
+    from tagpr_trainers.data_pipeline.listing_audit import audit_listing, audit_table, audits_run
     from tagpr_trainers.recipe.stages.common import read_jsonl
 
-    d = ctx.cfg.data
-    if d.source != "synthetic" or d.teacher.kind != "template" or d.teacher.chain != "listing" \
-            or "LaMP-2" not in d.tasks:
+    if not audits_run(ctx.cfg.data):
         return None
     audits: dict[str, Any] = {}
     for which in ORDER:
