@@ -319,7 +319,9 @@ def _postprocess(task: str, reqs: Sequence[Request], raws: Sequence[str], schema
 def _reward_components(task: str, schema: str | None, reqs: Sequence[Request], raws: Sequence[str],
                        node: Mapping[str, Any] | None = None) -> list[dict[str, float | None]]:
     """Per-sample components of the reward node (default: our stage-2 reward without PRMU,
-    α·R_base + β·R_tag); a preset node gets this task and schema."""
+    α·R_base + β·R_tag); a preset node gets this task and schema. The prompts go in as well: a
+    term that reads the prompt (the recall term: which profile items it shows) scores against
+    what the model saw."""
     try:
         from tagpr_rewards.presets import build_from_config
 
@@ -327,7 +329,7 @@ def _reward_components(task: str, schema: str | None, reqs: Sequence[Request], r
         if "preset" in cfg:
             cfg.update(task=task, schema=schema or "personalization-9")
         reward = build_from_config(cfg, source="eval reward")
-        out = reward(list(raws), prompts=None,
+        out = reward(list(raws), prompts=[r.prompt for r in reqs],
                      references=[getattr(r.sample, "output", None) for r in reqs],
                      user_ids=[getattr(r.sample, "user_id", None) for r in reqs],
                      profile=[list(getattr(r.sample, "profile", None) or []) for r in reqs],

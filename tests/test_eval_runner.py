@@ -84,6 +84,24 @@ def test_gold_dummy_scores_perfectly_and_tagged_stats(tmp_path: Path) -> None:
     assert "total" in rec["rewards"]
 
 
+def test_the_reward_column_scores_the_recall_against_the_prompt_the_model_saw(tmp_path: Path) -> None:
+    # the recall term reads which profile items the prompt shows: scored without the prompt it
+    # was None for every sample (the eval's reward column silently dropped it)
+    node = {"preset": "stage2", "beta": 0.5, "recall": 0.5, "prmu": None}
+    chain = ('<understand-task>Pick one.</understand-task><recall-history>The user\'s history items: '
+             'space -> "sci-fi"; space -> "comedy".</recall-history><answer>comedy</answer>')
+    res = evaluate_run(_cfg(tmp_path, data="synthetic", prompt="lamp", schema="personalization-9", limit=5,
+                            model_args={"text": chain}, reward=node))
+    rows = [json.loads(line) for line in (Path(res["files"]["run_dir"]) / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 5
+    for r in rows:
+        rw = r["rewards"]
+        assert rw["recall/shown"] == len(r["retrieved_ids"]) and rw["recall/recalled"] == 2.0
+        assert rw["recall"] is not None and 0.0 <= rw["recall"] <= 1.0
+        assert rw["total"] == pytest.approx(rw["base"] + 0.5 * rw["tag"] + 0.5 * rw["recall"])
+    assert any(r["rewards"]["recall"] > 0 for r in rows)  # some user's shown tags include sci-fi or comedy
+
+
 def test_lamp_prompt_answers_are_stripped_raw_output(tmp_path: Path) -> None:
     res = evaluate_run(_cfg(tmp_path, model_args={"mode": "constant", "text": "  comedy \n"}))
     assert res["tasks"]["LaMP-2"]["answer_methods"] == {"raw": 10}

@@ -121,7 +121,8 @@ def comparison_table(results: dict[str, dict[str, Any]], tasks: list[str]) -> tu
                         f(row.get("reward_base")), f(row.get("reward_tag")), pct(row["vs_base"]), pct(row["vs_sft"])])
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines.append("reward = our stage-2 reward without PRMU (α·R_base + β·R_tag) on the eval generations; "
+    lines.append("reward = our stage-2 reward without PRMU (α·R_base + β·R_tag, + the recall term where stage 2 "
+                 "sets it) on the eval generations; "
                  "vs base / vs SFT = relative improvement of the primary metric (positive = better); "
                  "base = the direct-answer model when it was trained (sft.direct), else the untrained model.")
     return "\n".join(lines) + "\n", rows
