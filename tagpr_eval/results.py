@@ -13,7 +13,8 @@ Bump :data:`SCHEMA_VERSION` on any incompatible change; readers check it
   dict per task (absent for tasks without golds, e.g. the test split)
 * ``tasks``: per task :class:`TaskResults` — sample counts, metric directions, answer
   extraction methods, tag statistics, file names
-* ``versions`` (package versions), ``git_hash`` (str or None), ``started_at``,
+* ``versions`` (package versions), ``machine`` (:func:`machine_info`: CPU model and the vector
+  extensions its float kernels use), ``git_hash`` (str or None), ``started_at``,
   ``finished_at`` (ISO 8601 UTC), ``duration_s``
 
 >>> r = new_results({"model": "dummy"}, "abc")
@@ -88,6 +89,7 @@ class RunResults(TypedDict, total=False):
     metrics: dict[str, dict[str, float]]
     tasks: dict[str, TaskResults]
     versions: dict[str, str | None]
+    machine: dict[str, Any]
     git_hash: str | None
     started_at: str
     finished_at: str
@@ -113,6 +115,44 @@ def package_versions(names: tuple[str, ...] = ("tagpr", "torch", "transformers",
     return out
 
 
+#: the CPU features that change which float kernels torch runs (so the last bits of a result)
+_ISA_FLAGS = ("avx512f", "avx512_bf16", "amx_tile", "avx2", "fma", "avx", "asimd", "sve")
+
+
+def machine_info() -> dict[str, Any]:
+    """The machine a result was computed on: CPU model, its vector extensions that torch's CPU
+    kernels dispatch on, and the logical CPUs (no torch import).
+
+    Training runs here are deterministic per seed *on one kind of machine*; another CPU (AVX-512
+    against AVX2, say) rounds differently, and a tiny model whose in-context copying appears
+    abruptly can land elsewhere (docs/recipe.md, "The onset is fragile"). Recording the machine
+    lets a table be tied to what it ran on.
+
+    >>> m = machine_info()
+    >>> sorted(m) == ["cpu", "isa", "logical_cpus", "platform"] and isinstance(m["isa"], list)
+    True
+    """
+    import os
+    import platform
+
+    cpu, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                key = key.strip().lower()
+                if key == "model name" and val.strip():
+                    cpu = val.strip()
+                elif key in ("flags", "features"):
+                    flags.update(val.split())
+                if key == "" and flags:  # the first processor's block is enough
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "isa": [f for f in _ISA_FLAGS if f in flags], "logical_cpus": os.cpu_count(),
+            "platform": platform.platform()}
+
+
 def git_hash(path: str | Path | None = None) -> str | None:
     """The git commit of the tagpr source tree (None when not a checkout or git is absent)."""
     here = Path(path) if path else Path(__file__).resolve().parent
@@ -133,7 +173,7 @@ def new_results(config: dict[str, Any], run_key: str) -> RunResults:
     except metadata.PackageNotFoundError:  # pragma: no cover - source checkout without install
         version = "unknown"
     return RunResults(schema_version=SCHEMA_VERSION, tagpr_version=version, run_key=run_key, config=config,
-                      metrics={}, tasks={}, versions=package_versions(), git_hash=git_hash(),
+                      metrics={}, tasks={}, versions=package_versions(), machine=machine_info(), git_hash=git_hash(),
                       started_at=utc_now(), files={})
 
 

@@ -50,6 +50,7 @@ def test_cli_run_baseline_all_tasks(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "| LaMP-4 | rouge-1 |" in out
     assert res["config"]["tasks"] == [f"LaMP-{i}" for i in range(1, 8)]
     assert res["versions"]["python"] and "git_hash" in res
+    assert res["machine"]["cpu"] and res["machine"]["logical_cpus"] >= 1  # what the numbers were computed on
 
 
 def test_predictions_rescore_to_the_same_metrics(tmp_path: Path) -> None:

@@ -172,3 +172,21 @@ def test_summary_audits_the_listing_chains_of_each_seed(tmp_path: Path) -> None:
         "".join(json.dumps({**r, "prompt": "description: An alien lands."}) + "\n" for r in rows))
     audit = summarise(tmp_path)["chain_audit"]
     assert set(audit["sft"]) == {"seed0"} and set(audit["rl2"]) == {"seed0", "seed1"}
+
+
+def test_summary_says_which_machine_each_seed_trained_on(tmp_path: Path) -> None:
+    # a tiny model's SFT lands elsewhere on another CPU (docs/recipe.md, "The onset is fragile"):
+    # the stage marker records the machine, and ablation.md says what the table was computed on
+    from tagpr_eval.results import machine_info
+    from tagpr_trainers.recipe.checkpoints import mark_done, read_marker
+
+    rng = random.Random(1)
+    for s in range(2):
+        _seed_dir(tmp_path / f"seed{s}", {"sft": 0.6, "rl2": 0.6}, 50, rng)
+    mark_done(tmp_path / "seed0", "sft", {"steps": 1})
+    here = machine_info()
+    assert read_marker(tmp_path / "seed0", "sft")["machine"] == here
+    table = summarise(tmp_path)
+    assert table["machines"] == {"seed0": here}  # seed1 has no marker: nothing claimed for it
+    md = (tmp_path / "ablation.md").read_text()
+    assert f"Computed on: {here['cpu']} (" in md and "for seed0." in md

@@ -206,6 +206,10 @@ def summarise(output: str | Path) -> dict[str, Any]:
             if not rel:  # the seeds' questions pooled, resampled within each seed
                 p = stratified_bootstrap(groups)
                 table["claims"][label]["pooled"] = {"delta": p.delta, "low": p.low, "high": p.high, "n": p.n}
+    from tagpr_trainers.recipe.checkpoints import read_marker
+
+    machines = {seed: read_marker(out / seed, "sft").get("machine") for seed in per_seed}
+    table["machines"] = {seed: m for seed, m in machines.items() if m}
     audits = _audits(out, list(per_seed))
     if audits:
         table["chain_audit"] = audits
@@ -259,6 +263,25 @@ _LABELS = {"baseline": "profile-majority baseline", "direct": "base (direct answ
            "rl2 no-tags": "no tags: direct answer + RL (task reward)"}
 
 
+def _machine_lines(machines: dict[str, dict[str, Any]]) -> list[str]:
+    """Which machine each seed's SFT ran on (the stage marker's record): a tiny model's training
+    lands elsewhere on a CPU with other vector kernels, so a table says what it was computed on.
+
+    >>> _machine_lines({"seed0": {"cpu": "AMD EPYC", "isa": ["avx2", "fma"], "logical_cpus": 2}})
+    ['', 'Computed on: AMD EPYC (avx2, fma; 2 logical CPUs) for seed0.']
+    >>> _machine_lines({})
+    []
+    """
+    if not machines:
+        return []
+    by: dict[str, list[str]] = {}
+    for seed, m in machines.items():
+        desc = f"{m.get('cpu', '?')} ({', '.join(m.get('isa') or []) or 'no vector extensions read'}; "
+        desc += f"{m.get('logical_cpus', '?')} logical CPUs)"
+        by.setdefault(desc, []).append(seed)
+    return ["", "Computed on: " + "; ".join(f"{d} for {', '.join(s)}" for d, s in by.items()) + "."]
+
+
 def _markdown(table: dict[str, Any], order: list[str]) -> str:
     import math
 
@@ -285,6 +308,7 @@ def _markdown(table: dict[str, Any], order: list[str]) -> str:
         p = c.get("pooled")
         pooled = f"{f(p['delta'])} [{f(p['low'])}, {f(p['high'])}]" if p else "–"
         lines.append(f"| {label} | {pm(c['mean'], c['ci95_across_seeds'], pct, signed=True)} | {pooled} | {per} |")
+    lines += _machine_lines(table.get("machines") or {})
     audits = table.get("chain_audit") or {}
     if audits:
         from tagpr_trainers.data_pipeline.listing_audit import AUDIT_FIELDS

@@ -87,9 +87,13 @@ def read_marker(run_dir: str | Path, stage: str) -> dict[str, Any]:
 def mark_done(run_dir: str | Path, stage: str, outputs: dict[str, Any] | None = None,
               inputs: dict[str, Any] | None = None, fingerprint: str | None = None) -> dict[str, Any]:
     """Record that ``stage`` finished (atomically); ``outputs`` are paths and figures to keep,
-    ``inputs`` the config values it was built from (and their ``fingerprint``)."""
+    ``inputs`` the config values it was built from (and their ``fingerprint``), ``machine`` what
+    it ran on (:func:`tagpr_eval.results.machine_info`: a tiny model can land elsewhere on
+    another CPU)."""
+    from tagpr_eval.results import machine_info
+
     marker: dict[str, Any] = {"stage": stage, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                              "outputs": outputs or {}}
+                              "outputs": outputs or {}, "machine": machine_info()}
     if inputs is not None:
         marker["fingerprint"] = fingerprint
         marker["inputs"] = inputs

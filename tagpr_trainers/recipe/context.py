@@ -5,7 +5,8 @@ Run directory layout (``run.output_dir``)::
     config.yaml            resolved config of the last invocation (written after the checks below)
     stages/<stage>.json    stage markers (a stage is done when its marker exists); each records the
                            config keys the stage was built from (``inputs``) and their fingerprint:
-                           a finished stage whose inputs changed is refused (``--force`` redoes it)
+                           a finished stage whose inputs changed is refused (``--force`` redoes it),
+                           and the ``machine`` it ran on (CPU model and vector extensions)
     data/lamp/             synthetic LaMP files (data.source: synthetic)
     data/sft.jsonl, data/rl.jsonl, data/chains.jsonl, data/report.{json,md}
     base/                  the tiny base model (model.base: tiny)
