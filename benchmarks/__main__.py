@@ -33,7 +33,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -114,27 +113,19 @@ def _loadavg() -> list[float]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:  # pragma: no cover
-        pass
-    versions = {}
-    for p in PACKAGES:
-        try:
-            versions[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            versions[p] = None
+    """The machine and packages of a benchmark run (CPU read by :func:`tagpr_eval.results.machine_info`,
+    the one reader of ``/proc/cpuinfo``)."""
+    from tagpr_eval.results import machine_info, package_versions
+
+    m = machine_info()
+    versions = {p: v for p, v in package_versions(tuple(PACKAGES)).items() if p in PACKAGES}
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=False).stdout.strip()
     except OSError:  # pragma: no cover
         commit = ""
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "packages": versions, "commit": commit}
+    return {"cpu": m["cpu"], "isa": m["isa"], "cores": m["logical_cpus"], "python": platform.python_version(),
+            "platform": m["platform"], "packages": versions, "commit": commit}
 
 
 # ---------------------------------------------------------------------------------- timing
