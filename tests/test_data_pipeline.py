@@ -18,7 +18,7 @@ from tagpr_trainers.data_pipeline import (
     render_chain,
 )
 from tagpr_trainers.data_pipeline.build import build_tagged_data, prepare_samples
-from tagpr_trainers.data_pipeline.tagger import constrained_decode
+from tagpr_trainers.data_pipeline.tagger import constrained_decode, lead_key, pool_rows
 from tagpr_trainers.data_pipeline.teacher import parse_llm_chain
 
 
@@ -91,6 +91,50 @@ def test_embedding_tagger_agrees_with_teacher_and_stays_valid(lamp2) -> None:  #
     free = TemplateTeacher(lamp2.users).write(_jobs(lamp2)[:40])
     EmbeddingTagger("minilm", constrained=False).tag(free, schema)
     assert all(s.tag is not None for c in free for s in c.steps)
+
+
+def test_lead_key_ignores_what_a_step_quotes() -> None:
+    a = lead_key('The user\'s history items: space -> "sci-fi"; romance -> "romance".')
+    b = lead_key('The user\'s history items: heist -> "action".')
+    assert a == b == "the user's history items:"
+    assert lead_key('The user\'s habit for space: "sci-fi".') != a
+    assert lead_key("", 4) == ""
+
+
+def test_pool_rows_averages_within_a_key_only() -> None:
+    rows = [[0.42, 0.40], [0.38, 0.41], [0.10, 0.90]]
+    pooled = pool_rows([("LaMP-2", "k"), ("LaMP-2", "k"), ("LaMP-3", "k")], rows)
+    assert pooled[0] == pooled[1] == pytest.approx([0.40, 0.405])
+    assert pooled[2] == [0.10, 0.90]           # another task's steps stay apart
+    with pytest.raises(ValueError):
+        pool_rows(["a"], rows)                 # one key per row
+
+
+def test_embedding_tagger_rejects_unknown_pool() -> None:
+    with pytest.raises(ValueError, match="pool must be 'lead' or None"):
+        EmbeddingTagger("minilm", pool="kind")
+
+
+@pytest.mark.integration
+def test_pooled_embedding_tagger_gives_one_kind_of_step_one_tag(lamp2) -> None:  # type: ignore[no-untyped-def]
+    """The listing step's label must not follow the items it lists: per step, MiniLM files it
+    under recall-history or extract-preference nearly evenly (docs/recipe.md), and a model
+    trained on both opens it with one tag and closes it with the other."""
+    schema = load_schema("personalization-9")
+    chains = TemplateTeacher(lamp2.users).write(_jobs(lamp2)[:80])
+    EmbeddingTagger("minilm").tag(chains, schema)
+    by_kind: dict[str, set[str | None]] = {}
+    for c in chains:
+        for s in c.steps:
+            by_kind.setdefault(lead_key(s.text), set()).add(s.tag)
+    assert all(len(tags) == 1 for tags in by_kind.values()), by_kind
+    assert by_kind["the user's history items:"] == {"recall-history"}
+    assert all(s.tag == s.hint for c in chains for s in c.steps)
+    assert all(parse_tags(render_chain(c, schema), schema).valid for c in chains)
+    # per step, the same chains' listing steps get more than one label
+    alone = TemplateTeacher(lamp2.users).write(_jobs(lamp2)[:80])
+    EmbeddingTagger("minilm", pool=None).tag(alone, schema)
+    assert len({c.steps[1].tag for c in alone}) > 1
 
 
 def test_parse_llm_chain_variants() -> None:

