@@ -371,7 +371,8 @@ def write_doc(store: dict[str, Any], doc: Path = DOC) -> None:
     for m, names in machines.values():
         pk = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
         where = f" (suites {', '.join(names)})" if len(machines) > 1 else ""
-        head.append(f"Machine{where}: {m['cpu']}, {m['cores']} cores, Python {m['python']}, commit {m['commit']}; "
+        isa = f" ({', '.join(m['isa'])})" if m.get("isa") else ""  # records before the ISA was read have none
+        head.append(f"Machine{where}: {m['cpu']}{isa}, {m['cores']} cores, Python {m['python']}, commit {m['commit']}; "
                     f"{pk}.")
     block = "\n".join([BEGIN, "", *head, "",
                        "Ratios are peer time / our time (> 1: ours faster); *cost* rows are our time / peer "
