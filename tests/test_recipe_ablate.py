@@ -190,3 +190,39 @@ def test_summary_says_which_machine_each_seed_trained_on(tmp_path: Path) -> None
     assert table["machines"] == {"seed0": here}  # seed1 has no marker: nothing claimed for it
     md = (tmp_path / "ablation.md").read_text()
     assert f"Computed on: {here['cpu']} (" in md and "for seed0." in md
+
+
+def test_summary_shows_how_far_each_rl_stage_moved(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # the evidence for "RL did not move it" (docs/recipe.md, "What RL does to it") comes out of the
+    # command itself: each seed's GRPO log, first quarter -> last quarter of the steps
+    rng = random.Random(2)
+    for s in range(2):
+        sd = tmp_path / f"seed{s}"
+        _seed_dir(sd, {"sft": 0.6, "rl1": 0.6, "rl2": 0.6}, 50, rng)
+        for which, kl in (("rl1", 0.01), ("rl2", 0.002)):
+            (sd / which).mkdir()
+            hist = [{"step": i, "reward": 0.5, "kl": kl * i * (s + 1), "frac_reward_zero_std": 0.5 - 0.05 * i,
+                     "entropy": 0.05, "loss": 0.0} for i in range(1, 9)]
+            hist.append({"step": 8, "train_runtime": 10.0, "train_loss": 0.0})  # TRL's closing entry
+            (sd / which / "log_history.json").write_text(json.dumps(hist))
+    table = summarise(tmp_path)
+    dyn = table["rl_dynamics"]
+    assert set(dyn) == {"rl1", "rl2"} and set(dyn["rl1"]) == {"seed0", "seed1"}
+    assert dyn["rl1"]["seed1"]["kl"] == {"first": pytest.approx(0.03), "last": pytest.approx(0.15), "steps": 8}
+    assert dyn["rl2"]["seed0"]["frac_reward_zero_std"]["last"] == pytest.approx(0.125)
+    md = (tmp_path / "ablation.md").read_text()
+    assert "| on the training rollouts | RL stage 1 | RL stage 2 (full) |" in md
+    assert "| KL to the reference model | 0.0225 → 0.1125 (0.0150 → 0.0750 / 0.0300 → 0.1500) |" in md
+    assert json.loads((tmp_path / "ablation.json").read_text())["rl_dynamics"]["rl2"]["seed1"]["entropy"]["last"] == 0.05
+    # a log that cannot be read leaves that seed's stage out and says so; the rest still summarises
+    (tmp_path / "seed1" / "rl2" / "log_history.json").write_text("{not json")
+    with caplog.at_level("WARNING", logger="tagpr_trainers.recipe"):
+        dyn = summarise(tmp_path)["rl_dynamics"]
+    assert set(dyn["rl2"]) == {"seed0"} and set(dyn["rl1"]) == {"seed0", "seed1"}
+    assert "seed1/rl2/log_history.json: unreadable GRPO log" in caplog.text
+    # runs without GRPO logs (RL not run yet) get no table
+    for s in range(2):
+        for which in ("rl1", "rl2"):
+            (tmp_path / f"seed{s}" / which / "log_history.json").unlink()
+    assert "rl_dynamics" not in summarise(tmp_path)
+    assert "How far RL moved" not in (tmp_path / "ablation.md").read_text()

@@ -16,7 +16,9 @@ overrides (:data:`ARMS`, ours):
 The summary (:func:`summarise`, ``OUT/ablation.{md,json}``) gives, per model, accuracy as
 mean ± 95% CI across seeds and, within each seed, paired-bootstrap CIs over questions for the
 claims: RL stage 2 − SFT, each stage − the one before, final vs the direct-answer base
-(relative, the paper's headline form), and each arm − the full stage 2.
+(relative, the paper's headline form), and each arm − the full stage 2; then the step audit of
+the listing chains (where they are listing chains) and how far each RL stage moved its policy
+(:mod:`tagpr_trainers.recipe.rl_dynamics`, from TRL's GRPO logs).
 """
 
 from __future__ import annotations
@@ -152,6 +154,25 @@ def _audits(out: Path, seeds: Sequence[str]) -> dict[str, dict[str, Any]]:
     return audits
 
 
+def _dynamics(out: Path, seeds: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``{stage: {seed: rl_dynamics(...)}}`` of each seed's RL stages 1 and 2, from TRL's logs."""
+    from tagpr_trainers.recipe.rl_dynamics import rl_dynamics
+
+    dyn: dict[str, dict[str, Any]] = {}
+    for seed in seeds:
+        for which in ("rl1", "rl2"):
+            p = out / seed / which / "log_history.json"
+            if p.is_file():
+                try:
+                    d = rl_dynamics(json.loads(p.read_text()))
+                except (OSError, ValueError) as e:
+                    logger.warning("%s: unreadable GRPO log (%s); its stage is left out of the dynamics table", p, e)
+                    continue
+                if d:
+                    dyn.setdefault(which, {})[seed] = d
+    return dyn
+
+
 def summarise(output: str | Path) -> dict[str, Any]:
     """Aggregate ``OUT/seed*/`` into ``OUT/ablation.md`` and ``OUT/ablation.json``."""
     from tagpr_eval.stats import paired_bootstrap, relative_bootstrap, seed_ci, stratified_bootstrap
@@ -213,6 +234,9 @@ def summarise(output: str | Path) -> dict[str, Any]:
     audits = _audits(out, list(per_seed))
     if audits:
         table["chain_audit"] = audits
+    dynamics = _dynamics(out, list(per_seed))
+    if dynamics:
+        table["rl_dynamics"] = dynamics
     atomic_write_json(out / "ablation.json", table)
     md = _markdown(table, order)
     atomic_write_text(out / "ablation.md", md)
@@ -323,4 +347,38 @@ def _markdown(table: dict[str, Any], order: list[str]) -> str:
                 vals = [a[key] for a in audits[m].values() if a.get(key) is not None]
                 cells.append(f"{sum(vals) / len(vals):.3f} ({' / '.join(f'{v:.3f}' for v in vals)})" if vals else "–")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += _dynamics_lines(table.get("rl_dynamics") or {})
     return "\n".join(lines) + "\n"
+
+
+def _dynamics_lines(dynamics: dict[str, dict[str, Any]]) -> list[str]:
+    """The table of how far each RL stage moved its policy (mean across seeds, per seed in brackets).
+
+    >>> d = {"rl1": {"seed0": {"kl": {"first": 0.001, "last": 0.003, "steps": 20}},
+    ...              "seed1": {"kl": {"first": 0.002, "last": 0.002, "steps": 20}}}}
+    >>> _dynamics_lines(d)[-1]
+    '| KL to the reference model | 0.0015 → 0.0025 (0.0010 → 0.0030 / 0.0020 → 0.0020) |'
+    """
+    from tagpr_trainers.recipe.rl_dynamics import DYNAMICS_FIELDS
+
+    stages = [m for m in ("rl1", "rl2") if m in dynamics]
+    if not stages:
+        return []
+    lines = ["", "How far RL moved the policy (TRL's log of the training rollouts, `rl{1,2}/log_history.json`; "
+             "tagpr_trainers.recipe.rl_dynamics): first quarter of the steps → last quarter, mean across seeds "
+             "(per seed).", "",
+             "| on the training rollouts | " + " | ".join(_LABELS.get(m, m) for m in stages) + " |",
+             "|---|" + "---|" * len(stages)]
+    for key, label in DYNAMICS_FIELDS.items():
+        cells = []
+        for m in stages:
+            vals = [d[key] for d in dynamics[m].values() if key in d]
+            if not vals:
+                cells.append("–")
+                continue
+            mean = {e: sum(v[e] for v in vals) / len(vals) for e in ("first", "last")}
+            cells.append(f"{mean['first']:.4f} → {mean['last']:.4f} ("
+                         + " / ".join(f"{v['first']:.4f} → {v['last']:.4f}" for v in vals) + ")")
+        if any(c != "–" for c in cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
