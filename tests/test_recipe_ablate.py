@@ -219,10 +219,31 @@ def test_summary_shows_how_far_each_rl_stage_moved(tmp_path: Path, caplog: pytes
     with caplog.at_level("WARNING", logger="tagpr_trainers.recipe"):
         dyn = summarise(tmp_path)["rl_dynamics"]
     assert set(dyn["rl2"]) == {"seed0"} and set(dyn["rl1"]) == {"seed0", "seed1"}
-    assert "seed1/rl2/log_history.json: unreadable GRPO log" in caplog.text
+    assert "seed1/rl2/log_history.json: unreadable trainer log" in caplog.text
     # runs without GRPO logs (RL not run yet) get no table
     for s in range(2):
         for which in ("rl1", "rl2"):
             (tmp_path / f"seed{s}" / which / "log_history.json").unlink()
     assert "rl_dynamics" not in summarise(tmp_path)
     assert "How far RL moved" not in (tmp_path / "ablation.md").read_text()
+
+
+def test_trainer_logs_are_read_one_way_and_a_broken_one_costs_only_its_stage(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # the eval stage's plots and the ablation summary read the stages' logs through one reader: a
+    # broken log leaves its stage out with a warning instead of failing the whole eval stage
+    from tagpr_trainers.recipe.stages.common import read_log_history
+    from tagpr_trainers.recipe.stages.eval import plot_curves
+
+    for stage in ("sft", "rl1", "rl2"):
+        (tmp_path / stage).mkdir()
+    (tmp_path / "sft" / "log_history.json").write_text(json.dumps([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}]))
+    (tmp_path / "rl1" / "log_history.json").write_text(json.dumps([{"step": 1, "reward": 0.5, "kl": 0.0}, "junk"]))
+    (tmp_path / "rl2" / "log_history.json").write_text('{"not": "a list"}')
+    assert read_log_history(tmp_path, "rl1") == [{"step": 1, "reward": 0.5, "kl": 0.0}]
+    assert read_log_history(tmp_path, "missing") is None
+    with caplog.at_level("WARNING", logger="tagpr_trainers.recipe"):
+        assert read_log_history(tmp_path, "rl2") is None
+        files = plot_curves(tmp_path, tmp_path / "plots")
+    assert "rl2/log_history.json: not a trainer log" in caplog.text
+    assert set(files) == {"reward_curves", "sft_loss"} and all(Path(f).stat().st_size > 0 for f in files.values())

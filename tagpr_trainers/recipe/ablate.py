@@ -157,19 +157,14 @@ def _audits(out: Path, seeds: Sequence[str]) -> dict[str, dict[str, Any]]:
 def _dynamics(out: Path, seeds: Sequence[str]) -> dict[str, dict[str, Any]]:
     """``{stage: {seed: rl_dynamics(...)}}`` of each seed's RL stages 1 and 2, from TRL's logs."""
     from tagpr_trainers.recipe.rl_dynamics import rl_dynamics
+    from tagpr_trainers.recipe.stages.common import read_log_history
 
     dyn: dict[str, dict[str, Any]] = {}
     for seed in seeds:
         for which in ("rl1", "rl2"):
-            p = out / seed / which / "log_history.json"
-            if p.is_file():
-                try:
-                    d = rl_dynamics(json.loads(p.read_text()))
-                except (OSError, ValueError) as e:
-                    logger.warning("%s: unreadable GRPO log (%s); its stage is left out of the dynamics table", p, e)
-                    continue
-                if d:
-                    dyn.setdefault(which, {})[seed] = d
+            hist = read_log_history(out / seed, which)
+            if hist and (d := rl_dynamics(hist)):
+                dyn.setdefault(which, {})[seed] = d
     return dyn
 
 

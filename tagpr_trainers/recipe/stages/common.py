@@ -11,7 +11,8 @@ from tagpr_rewards.files import read_jsonl as _read_jsonl
 from tagpr_trainers.recipe.checkpoints import atomic_write_json, publish_dir, staging_dir
 from tagpr_trainers.recipe.context import RunContext
 
-__all__ = ["ensure_base_model", "load_policy", "read_jsonl", "save_log_history", "tokenizer_corpus"]
+__all__ = ["LOG_HISTORY", "ensure_base_model", "load_policy", "read_jsonl", "read_log_history", "save_log_history",
+           "tokenizer_corpus"]
 
 logger = logging.getLogger("tagpr_trainers.recipe")
 
@@ -82,11 +83,34 @@ def load_policy(path: str, ctx: RunContext, training: bool = True) -> tuple[Any,
     return model, tok
 
 
+#: the file a training stage writes its trainer's log history to, in the stage's model directory
+LOG_HISTORY = "log_history.json"
+
+
 def save_log_history(trainer: Any, path: str | Path) -> list[dict[str, Any]]:
     """Write the trainer's log history (loss and reward curves) as JSON; return it."""
     hist = list(getattr(trainer.state, "log_history", []) or [])
     atomic_write_json(path, hist)
     return hist
+
+
+def read_log_history(run_dir: str | Path, stage: str) -> list[dict[str, Any]] | None:
+    """The log history a stage (``sft``, ``rl1``, ``rl2``) of the run in ``run_dir`` wrote, ``None``
+    when it wrote none or the file cannot be read (logged: a report leaves that stage out)."""
+    import json
+
+    p = Path(run_dir) / stage / LOG_HISTORY
+    if not p.is_file():
+        return None
+    try:
+        hist = json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        logger.warning("%s: unreadable trainer log (%s); the report leaves this stage out", p, e)
+        return None
+    if not isinstance(hist, list):
+        logger.warning("%s: not a trainer log (a JSON list of entries); the report leaves this stage out", p)
+        return None
+    return [h for h in hist if isinstance(h, dict)]
 
 
 def publish_model(trainer: Any, tokenizer: Any, final: str | Path) -> Path:

@@ -12,14 +12,13 @@ when a stage is retrained, so cached generations of an older model are never reu
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from tagpr_trainers.recipe.checkpoints import atomic_write_json, atomic_write_text
 from tagpr_trainers.recipe.context import RunContext
-from tagpr_trainers.recipe.stages.common import model_available
+from tagpr_trainers.recipe.stages.common import model_available, read_log_history
 
 __all__ = ["chain_audit", "comparison_table", "eval_config", "plot_curves", "run"]
 
@@ -140,11 +139,7 @@ def plot_curves(run_dir: Path, out_dir: Path) -> dict[str, str]:
         return {}
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
-    hists = {}
-    for which in ("rl1", "rl2"):
-        p = run_dir / which / "log_history.json"
-        if p.is_file():
-            hists[which] = json.loads(p.read_text())
+    hists = {which: h for which in ("rl1", "rl2") if (h := read_log_history(run_dir, which)) is not None}
     if hists:
         # one row per stage: the total and the top-level components (same 0..1 scale), and for a
         # stage with PRMU its raw parts beside the group-normalised term that enters the reward
@@ -182,10 +177,9 @@ def plot_curves(run_dir: Path, out_dir: Path) -> dict[str, str]:
         fig.savefig(path, dpi=100)
         plt.close(fig)
         files["reward_curves"] = str(path)
-    p = run_dir / "sft" / "log_history.json"
-    if p.is_file():
-        hist = json.loads(p.read_text())
-        pts = [(h["step"], h["loss"]) for h in hist if "loss" in h]
+    sft_hist = read_log_history(run_dir, "sft")
+    if sft_hist is not None:
+        pts = [(h["step"], h["loss"]) for h in sft_hist if "loss" in h]
         if pts:
             fig, ax = plt.subplots(figsize=(5, 3.5))
             ax.plot(*zip(*pts))

@@ -22,6 +22,7 @@ from typing import Any
 from tagpr_trainers.recipe.checkpoints import atomic_write_text, latest_checkpoint
 from tagpr_trainers.recipe.context import RunContext
 from tagpr_trainers.recipe.stages.common import (
+    LOG_HISTORY,
     load_policy,
     model_available,
     publish_model,
@@ -196,7 +197,7 @@ def run_stage(ctx: RunContext, which: str) -> dict[str, Any]:
         epochs = restore_sampler(trainer, resume)
         logger.info("%s: resuming from %s (sampler advanced past %d finished epoch(s))", which, resume, epochs)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    hist = save_log_history(trainer, ctx.path(f"{which}_model").parent / "log_history.json")
+    hist = save_log_history(trainer, ctx.path(f"{which}_model").parent / LOG_HISTORY)
     publish_model(trainer, trainer.processing_class, ctx.path(f"{which}_model"))
     rewards = [h["reward"] for h in hist if "reward" in h]
     return {"model": str(ctx.path(f"{which}_model")), "steps": trainer.state.global_step,

@@ -8,6 +8,7 @@ from typing import Any
 from tagpr_trainers.recipe.checkpoints import latest_checkpoint
 from tagpr_trainers.recipe.context import RunContext, cpu_cores
 from tagpr_trainers.recipe.stages.common import (
+    LOG_HISTORY,
     ensure_base_model,
     load_policy,
     model_available,
@@ -122,7 +123,7 @@ def _train_arm(ctx: RunContext, arm: str, rows: list[dict[str, Any]], base: str)
     if resume is not None:
         logger.info("%s: resuming from %s", arm, resume)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    hist = save_log_history(trainer, final.parent / "log_history.json")
+    hist = save_log_history(trainer, final.parent / LOG_HISTORY)
     publish_model(trainer, trainer.processing_class, final)
     losses = [h["loss"] for h in hist if "loss" in h]
     return {"model": str(final), "rows": len(rows), "steps": trainer.state.global_step,
