@@ -11,8 +11,8 @@ from tagpr_rewards.files import read_jsonl as _read_jsonl
 from tagpr_trainers.recipe.checkpoints import atomic_write_json, publish_dir, staging_dir
 from tagpr_trainers.recipe.context import RunContext
 
-__all__ = ["LOG_HISTORY", "ensure_base_model", "load_policy", "read_jsonl", "read_log_history", "save_log_history",
-           "tokenizer_corpus"]
+__all__ = ["LOG_HISTORY", "ensure_base_model", "load_policy", "model_available", "read_jsonl", "read_log_history",
+           "save_log_history", "tokenizer_corpus"]
 
 logger = logging.getLogger("tagpr_trainers.recipe")
 
