@@ -61,3 +61,18 @@ def test_default_is_trls_fused_loss_and_the_tiny_configs_use_full_logits(tmp_pat
     # TRL's own loss for real models (memory on large vocabularies); full logits for the tiny
     # model on CPU, 1.5x faster a step (docs/recipe.md, "Speed on CPU")
     assert kinds == {None: "SFTTrainer", "tiny-cpu": "FullLogitsSFTTrainer", "tiny-learn": "FullLogitsSFTTrainer"}
+
+
+def test_sft_trl_args_reach_the_trainer_and_the_fingerprint(tmp_path: Path) -> None:
+    from tagpr_eval.tiny_model import build_tiny_model
+    from tagpr_trainers.recipe.context import stage_inputs
+
+    build_tiny_model(tmp_path / "base", vocab_size=512, hidden_size=32, num_layers=1, seed=0)
+    over = [f"run.output_dir={tmp_path / 'run'}", "sft.trl_args={adam_beta2: 0.95, max_grad_norm: 0.5}"]
+    cfg = load_recipe_config("tiny-cpu", over)
+    trainer = build_trainer(RunContext(cfg, progress=False), ROWS, str(tmp_path / "base"))
+    assert (trainer.args.adam_beta2, trainer.args.max_grad_norm) == (0.95, 0.5)
+    assert trainer.args.learning_rate == cfg.sft.learning_rate  # the stage's own keys still apply
+    plain = stage_inputs(load_recipe_config("tiny-cpu", over[:1]), "sft")
+    assert not [k for k in plain if "trl_args" in k]  # empty: the fingerprint of older runs is unchanged
+    assert stage_inputs(cfg, "sft")["sft.trl_args.adam_beta2"] == 0.95  # a change retrains the stage

@@ -245,6 +245,11 @@ class SFTConfig:
     #: on CPU; a tiny-model step there is 1.5x faster over full logits, which tiny-cpu and
     #: tiny-learn use; docs/recipe.md, "Speed on CPU")
     fused_lm_head: bool = True
+    #: further ``trl.SFTConfig`` fields, by TRL's names, passed as written (e.g.
+    #: ``{adam_beta2: 0.95, max_grad_norm: 0.5}``). A name SFTConfig does not take, or one this
+    #: stage sets from its own field (``learning_rate``, ``num_train_epochs`` …), is an error when
+    #: the config is loaded (as for ``rl.stageN.trl_args``)
+    trl_args: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -318,20 +323,31 @@ GRPO_OWN_ARGS = frozenset({
     "disable_tqdm", "use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "bf16", "fp16", "use_cpu"})
 
 
-def check_trl_args(args: Mapping[str, Any], source: str) -> None:
-    """Raise :class:`RecipeConfigError` for a ``trl_args`` key GRPOConfig does not take or the
-    stage sets itself (imports TRL: called only when ``trl_args`` is not empty)."""
+#: ``SFTConfig`` fields the SFT stage sets from its own fields (or the run's): not in ``trl_args``
+SFT_OWN_ARGS = frozenset({
+    "output_dir", "num_train_epochs", "max_steps", "learning_rate", "per_device_train_batch_size",
+    "gradient_accumulation_steps", "max_length", "warmup_steps", "warmup_ratio", "weight_decay",
+    "lr_scheduler_type", "logging_steps", "save_steps", "save_total_limit", "completion_only_loss",
+    "gradient_checkpointing", "report_to", "seed", "dataloader_num_workers", "disable_tqdm", "bf16", "fp16",
+    "use_cpu"})
+
+
+def check_trl_args(args: Mapping[str, Any], source: str, trainer: str = "GRPOConfig") -> None:
+    """Raise :class:`RecipeConfigError` for a ``trl_args`` key that ``trl.<trainer>`` (``GRPOConfig``
+    or ``SFTConfig``) does not take or the stage sets itself (imports TRL: called only when
+    ``trl_args`` is not empty)."""
     import dataclasses
 
-    from trl import GRPOConfig
+    import trl
 
-    known = sorted(f.name for f in dataclasses.fields(GRPOConfig) if f.init)
+    own = {"GRPOConfig": GRPO_OWN_ARGS, "SFTConfig": SFT_OWN_ARGS}[trainer]
+    known = sorted(f.name for f in dataclasses.fields(getattr(trl, trainer)) if f.init)
     for key in args:
-        if key in GRPO_OWN_ARGS:
+        if key in own:
             raise RecipeConfigError(f"{source}.{key}: set by the stage itself; use its own key "
                                     "(docs/recipe.md, Configs) instead of trl_args")
         if key not in known:
-            raise RecipeConfigError(f"{source}.{key}: not a trl.GRPOConfig field{_close(key, known, '')}")
+            raise RecipeConfigError(f"{source}.{key}: not a trl.{trainer} field{_close(key, known, '')}")
 
 
 #: The preset a stage's reward node defaults to.
@@ -453,6 +469,8 @@ class RecipeConfig:
         for name in ("stage1", "stage2"):
             if getattr(self.rl, name).trl_args:
                 check_trl_args(getattr(self.rl, name).trl_args, f"{source}: rl.{name}.trl_args")
+        if self.sft.trl_args:
+            check_trl_args(self.sft.trl_args, f"{source}: sft.trl_args", "SFTConfig")
         for name in ("stage1", "stage2"):  # every key of a reward node is used, or an error
             from tagpr_rewards.presets import check_config
 

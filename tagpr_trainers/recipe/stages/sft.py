@@ -55,6 +55,7 @@ def build_trainer(ctx: RunContext, rows: list[dict[str, Any]], model_path: str, 
         dataloader_num_workers=0,
         disable_tqdm=not ctx.progress,
         **ctx.trainer_precision(),
+        **c.trl_args,
     )
     model, tok = load_policy(model_path, ctx)
     cls = SFTTrainer if c.fused_lm_head else full_logits_trainer_class()
