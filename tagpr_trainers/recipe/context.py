@@ -105,7 +105,7 @@ def stage_inputs(cfg: RecipeConfig, stage: str) -> dict[str, Any]:
     >>> from tagpr_trainers.recipe.config import load_recipe_config
     >>> inp = stage_inputs(load_recipe_config("tiny-cpu"), "sft")
     >>> inp["sft.epochs"], "rl.stage1.max_steps" in inp, "run.output_dir" in inp
-    (6.0, False, False)
+    (8.0, False, False)
     """
     import dataclasses
 
