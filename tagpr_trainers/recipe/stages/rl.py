@@ -117,7 +117,14 @@ def build_trainer(ctx: RunContext, which: str, init_model: str, reward: Any, row
         **st.trl_args,
     )
     model, tok = load_policy(init_model, ctx)
-    return GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset, processing_class=tok)
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset, processing_class=tok)
+    if not st.fused_lm_head:  # replaces the head TRL added at init, before accelerate prepares the model
+        from tagpr_trainers.recipe.stages.lm_head import add_completion_lm_head
+
+        add_completion_lm_head(trainer.model, temperature=st.temperature, outputs=("log_probs", "entropy"))
+        if trainer.ref_model is not None:
+            add_completion_lm_head(trainer.ref_model, temperature=st.temperature)
+    return trainer
 
 
 def restore_sampler(trainer: Any, checkpoint: str | Path) -> int:
@@ -212,6 +219,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         if not ctx.dry_run and ctx.check_inputs(which, redo=ctx.force):
             logger.info("%s: done already (marker stages/%s.json); skipping", which, which)
             continue
+        ctx.start_stage(which)
         out[which] = run_stage(ctx, which)
         if not ctx.dry_run:
             ctx.mark_done(which, out[which])
