@@ -212,3 +212,20 @@ def test_the_cli_names_a_changed_stage_without_a_traceback(tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("tagpr-train: error: ") and "data.k: 4 -> 2" in err and "--force" in err
     assert "Traceback" not in err
+
+
+def test_force_removes_what_a_stage_would_resume_from_and_its_marker(tmp_path: Path) -> None:
+    from tagpr_trainers.recipe.config import load_recipe_config
+    from tagpr_trainers.recipe.context import RESUME_STATE, RunContext
+
+    base = [f"run.output_dir={tmp_path}", "run.device=cpu"]
+    ctx = RunContext(load_recipe_config("tiny-cpu", base))
+    ctx.start_stage("sft")
+    ctx.mark_done("sft", {})
+    assert RESUME_STATE["sft"] == ("sft_trainer", "direct_trainer")
+    ckpt = write_checkpoint(tmp_path / "sft" / "trainer" / "checkpoint-4", 4)
+    keep = write_checkpoint(tmp_path / "rl1" / "trainer" / "checkpoint-2", 2)  # another stage's
+    RunContext(load_recipe_config("tiny-cpu", base), force=True).start_stage("sft")
+    assert not ckpt.exists() and not is_done(tmp_path, "sft") and keep.is_dir()
+    started = json.loads((tmp_path / "stages" / "sft.started.json").read_text())
+    assert started["inputs"]["sft.epochs"] == 8.0 and len(started["fingerprint"]) == 16

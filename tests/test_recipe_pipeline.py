@@ -141,3 +141,36 @@ def test_eval_run_before_a_model_existed_runs_again_once_it_does(pipeline: tuple
     assert "eval" in second["_timings"]  # ran again
     assert [r["model"] for r in second["eval"]["rows"]] == ["sft", "rl1"] and second["eval"]["skipped"] == []
     assert run_recipe(cfg, "eval", progress=False)["_timings"] == {}  # complete now: skipped
+
+
+@pytest.mark.integration
+def test_forced_rl_starts_over_and_a_changed_config_does_not_resume_an_interrupted_one(
+        pipeline: tuple[Path, str], tmp_path: Path) -> None:
+    """`--force` redoes a stage from its start (it used to resume the earlier run's last GRPO
+    checkpoint), and checkpoints an interrupted run left are not resumed under another config."""
+    from tagpr_trainers.recipe.context import StageInputsChanged
+
+    src = pipeline[0]
+    run = tmp_path / "run"
+    (run / "stages").mkdir(parents=True)
+    for d in ("data", "base", "sft", "prmu"):
+        shutil.copytree(src / d, run / d)
+    for m in ("data", "sft", "prmu"):
+        shutil.copy(src / "stages" / f"{m}.json", run / "stages" / f"{m}.json")
+    over = [f"run.output_dir={run}", *SHRINK, "rl.stage1.save_steps=1", "rl.stage2.save_steps=1"]
+    cfg = load_recipe_config("tiny-cpu", over)
+    first = run_recipe(cfg, "rl", progress=False)["rl"]
+    assert first["rl1"]["steps"] == 2 and first["rl1"]["resumed_from"] is None
+    forced = run_recipe(cfg, "rl", force=True, progress=False)["rl"]
+    for which in ("rl1", "rl2"):
+        assert forced[which]["resumed_from"] is None and forced[which]["steps"] == 2, forced[which]
+    # what a kill of stage 1 after its first step leaves: checkpoint-1, no markers
+    for m in ("rl", "rl1", "rl2"):
+        (run / "stages" / f"{m}.json").unlink()
+    shutil.rmtree(run / "rl1" / "trainer" / "checkpoint-2")
+    changed = load_recipe_config("tiny-cpu", [*over, "rl.stage1.learning_rate=5e-4"])
+    with pytest.raises(StageInputsChanged, match=r"interrupted run of stage rl1 .*rl\.stage1\.learning_rate.*--force"):
+        run_recipe(changed, "rl", progress=False)
+    assert (run / "rl1" / "trainer" / "checkpoint-1").is_dir()  # refused before anything was removed
+    resumed = run_recipe(cfg, "rl", progress=False)["rl"]["rl1"]
+    assert resumed["resumed_from"].endswith("checkpoint-1") and resumed["steps"] == 2

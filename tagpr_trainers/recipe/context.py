@@ -30,7 +30,7 @@ from typing import Any
 
 from tagpr_trainers.recipe.config import RecipeConfig
 
-__all__ = ["STAGE_INPUTS", "RunContext", "StageInputsChanged", "cpu_cores", "resolve_device", "resolve_dtype",
+__all__ = ["RESUME_STATE", "STAGE_INPUTS", "RunContext", "StageInputsChanged", "cpu_cores", "resolve_device", "resolve_dtype",
            "stage_inputs"]
 
 logger = logging.getLogger("tagpr_trainers.recipe")
@@ -74,6 +74,14 @@ STAGE_INPUTS["eval"] = (*STAGE_INPUTS["rl2"], "eval.")
 UPSTREAM: dict[str, tuple[str, ...]] = {
     "data": (), "sft": ("data",), "prmu": ("data",), "rl1": ("data", "sft"), "rl2": ("data", "sft", "prmu", "rl1"),
     "rl": ("data", "sft", "prmu"), "eval": ("data", "sft", "prmu", "rl1", "rl2"),
+}
+
+
+#: What a stage resumes from (``_PATHS`` names): checkpoints an interrupted run left. A forced
+#: run (``--force``) removes them first, so it redoes the stage instead of continuing an earlier
+#: run's checkpoints (before 2026-12-06 ``--force`` on ``rl`` resumed the last run's GRPO checkpoint).
+RESUME_STATE: dict[str, tuple[str, ...]] = {
+    "sft": ("sft_trainer", "direct_trainer"), "prmu": ("prmu_model",), "rl1": ("rl1_trainer",), "rl2": ("rl2_trainer",),
 }
 
 
@@ -253,6 +261,41 @@ class RunContext:
                 f"longer match the config: rerun it with --force (e.g. `tagpr-train {stage if stage not in ('rl1', 'rl2') else 'rl'} "
                 f"--force …`), restore the old values, or use another run.output_dir.")
         return True
+
+    def start_stage(self, stage: str) -> None:
+        """Before ``stage`` runs: on ``--force``, remove what it would resume from
+        (:data:`RESUME_STATE`) and its marker; otherwise refuse to resume checkpoints that an
+        interrupted run made with other inputs (:class:`StageInputsChanged`). Records the
+        inputs it starts with in ``stages/<stage>.started.json``."""
+        import shutil
+
+        from tagpr_trainers.recipe.checkpoints import atomic_write_json
+
+        if self.dry_run:
+            return
+        started = self.run_dir / "stages" / f"{stage}.started.json"
+        state = [self.path(n) for n in RESUME_STATE.get(stage, ())]
+        if self.force:
+            for p in state:
+                if p.exists():
+                    logger.info("%s: --force: removing %s (an earlier run's checkpoints)", stage, p)
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+            (self.run_dir / "stages" / f"{stage}.json").unlink(missing_ok=True)
+        elif started.is_file() and any(p.exists() for p in state):
+            import json
+
+            old = json.loads(started.read_text(encoding="utf-8")).get("inputs", {})
+            now = self.inputs(stage)
+            changed = {k: (old.get(k, NOT_RECORDED), now.get(k, NOT_RECORDED))
+                       for k in sorted(set(old) | set(now)) if old.get(k, NOT_RECORDED) != now.get(k, NOT_RECORDED)}
+            if changed:
+                lines = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(changed.items())[:8])
+                raise StageInputsChanged(
+                    f"{self.run_dir}: an interrupted run of stage {stage} left checkpoints made with another config "
+                    f"({lines}); resuming them would mix the two. Rerun with --force to start the stage over, "
+                    "restore the old values, or use another run.output_dir.")
+        inputs = self.inputs(stage)
+        atomic_write_json(started, {"stage": stage, "fingerprint": fingerprint(inputs), "inputs": inputs})
 
     def mark_done(self, stage: str, outputs: dict[str, Any] | None = None) -> dict[str, Any]:
         """Record ``stage`` as finished with the inputs it was built from."""
