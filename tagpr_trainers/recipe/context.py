@@ -229,6 +229,10 @@ class RunContext:
             logger.warning("%s: stages/%s.json records no config fingerprint (an older run directory); "
                            "trusting it", stage, stage)
             return None
+        return self._diff_inputs(stage, old)
+
+    def _diff_inputs(self, stage: str, old: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """``{key: (recorded, now)}`` of the inputs of ``stage`` that differ from ``old``."""
         now = self.inputs(stage)
         # an option newer than the run directory, left at its default, is not a change: a new
         # option's default keeps the old behaviour
@@ -284,10 +288,7 @@ class RunContext:
         elif started.is_file() and any(p.exists() for p in state):
             import json
 
-            old = json.loads(started.read_text(encoding="utf-8")).get("inputs", {})
-            now = self.inputs(stage)
-            changed = {k: (old.get(k, NOT_RECORDED), now.get(k, NOT_RECORDED))
-                       for k in sorted(set(old) | set(now)) if old.get(k, NOT_RECORDED) != now.get(k, NOT_RECORDED)}
+            changed = self._diff_inputs(stage, json.loads(started.read_text(encoding="utf-8")).get("inputs", {}))
             if changed:
                 lines = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(changed.items())[:8])
                 raise StageInputsChanged(

@@ -30,8 +30,11 @@ def add_completion_lm_head(model: Any, temperature: float = 1.0, outputs: tuple[
     unchanged. ``outputs`` names the per-token fields computed besides ``log_probs``: only
     ``"entropy"`` is supported (what GRPO asks of the policy); other fields are ``None``.
 
-    >>> from tagpr_eval.tiny_model import build_tiny_model  # doctest: +SKIP
-    >>> add_completion_lm_head(policy, temperature=0.5, outputs=("log_probs", "entropy"))  # doctest: +SKIP
+    Example (after ``trainer = GRPOTrainer(...)``; :func:`tagpr_trainers.recipe.stages.rl.build_trainer`
+    does this when ``rl.stageN.fused_lm_head`` is false)::
+
+        add_completion_lm_head(trainer.model, temperature=0.5, outputs=("log_probs", "entropy"))
+        add_completion_lm_head(trainer.ref_model, temperature=0.5)
     """
     import torch
     from trl.trainer.utils import FusedCausalLMOutput
