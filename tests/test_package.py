@@ -89,3 +89,18 @@ def test_setup_installs_the_tested_versions_and_ci_runs_every_test():
     pyproject = (root / "pyproject.toml").read_text()
     for bound in ('"transformers>=4.56,<6"', '"trl>=1.16,<1.17"', '"openrlhf>=0.11,<0.12"'):
         assert bound in pyproject
+
+
+def test_setup_rerun_skips_the_installs_while_nothing_that_decides_them_changed() -> None:
+    """scripts/test.sh ran scripts/setup.sh first: its stamp matches, so a rerun calls no pip
+    (a broken skip would reinstall and rewrite the stamp)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    stamp = root / ".venv" / ".tagpr-setup"
+    if not stamp.is_file():
+        pytest.skip("no stamp: this venv was not made by scripts/setup.sh")
+    before = stamp.stat().st_mtime_ns
+    r = subprocess.run(["bash", str(root / "scripts" / "setup.sh")], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert stamp.stat().st_mtime_ns == before and r.stdout == ""

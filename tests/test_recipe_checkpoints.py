@@ -222,10 +222,11 @@ def test_force_removes_what_a_stage_would_resume_from_and_its_marker(tmp_path: P
     ctx = RunContext(load_recipe_config("tiny-cpu", base))
     ctx.start_stage("sft")
     ctx.mark_done("sft", {})
-    assert RESUME_STATE["sft"] == ("sft_trainer", "direct_trainer")
     ckpt = write_checkpoint(tmp_path / "sft" / "trainer" / "checkpoint-4", 4)
+    direct = write_checkpoint(tmp_path / "direct" / "trainer" / "checkpoint-4", 4)  # the other SFT arm
     keep = write_checkpoint(tmp_path / "rl1" / "trainer" / "checkpoint-2", 2)  # another stage's
     RunContext(load_recipe_config("tiny-cpu", base), force=True).start_stage("sft")
-    assert not ckpt.exists() and not is_done(tmp_path, "sft") and keep.is_dir()
+    assert not ckpt.exists() and not direct.exists() and not is_done(tmp_path, "sft") and keep.is_dir()
+    assert "rl1_trainer" in RESUME_STATE["rl1"]
     started = json.loads((tmp_path / "stages" / "sft.started.json").read_text())
     assert started["inputs"]["sft.epochs"] == 8.0 and len(started["fingerprint"]) == 16

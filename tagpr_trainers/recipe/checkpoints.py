@@ -48,6 +48,7 @@ __all__ = [
     "publish_dir",
     "read_marker",
     "staging_dir",
+    "unmark",
 ]
 
 
@@ -99,6 +100,11 @@ def mark_done(run_dir: str | Path, stage: str, outputs: dict[str, Any] | None = 
         marker["inputs"] = inputs
     atomic_write_json(_marker(run_dir, stage), marker)
     return marker
+
+
+def unmark(run_dir: str | Path, stage: str) -> None:
+    """Forget that ``stage`` finished (its marker removed; nothing when it had none)."""
+    _marker(run_dir, stage).unlink(missing_ok=True)
 
 
 def staging_dir(final: str | Path) -> Path:

@@ -85,6 +85,12 @@ RESUME_STATE: dict[str, tuple[str, ...]] = {
 }
 
 
+def _changes(changed: dict[str, tuple[Any, Any]], limit: int = 8) -> str:
+    """``key: old -> new, …`` of the first ``limit`` changed inputs (and how many more)."""
+    lines = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(changed.items())[:limit])
+    return lines + (f" (+{len(changed) - limit} more)" if len(changed) > limit else "")
+
+
 class StageInputsChanged(RuntimeError):
     """A finished stage was built with another config than the one given (the message says what changed)."""
 
@@ -258,10 +264,8 @@ class RunContext:
         if redo:
             return False
         if changed:
-            lines = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(changed.items())[:8])
-            more = f" (+{len(changed) - 8} more)" if len(changed) > 8 else ""
             raise StageInputsChanged(
-                f"{self.run_dir}: stage {stage} was built with another config ({lines}{more}). Its outputs no "
+                f"{self.run_dir}: stage {stage} was built with another config ({_changes(changed)}). Its outputs no "
                 f"longer match the config: rerun it with --force (e.g. `tagpr-train {stage if stage not in ('rl1', 'rl2') else 'rl'} "
                 f"--force …`), restore the old values, or use another run.output_dir.")
         return True
@@ -273,7 +277,7 @@ class RunContext:
         inputs it starts with in ``stages/<stage>.started.json``."""
         import shutil
 
-        from tagpr_trainers.recipe.checkpoints import atomic_write_json
+        from tagpr_trainers.recipe.checkpoints import atomic_write_json, unmark
 
         if self.dry_run:
             return
@@ -284,16 +288,15 @@ class RunContext:
                 if p.exists():
                     logger.info("%s: --force: removing %s (an earlier run's checkpoints)", stage, p)
                     shutil.rmtree(p) if p.is_dir() else p.unlink()
-            (self.run_dir / "stages" / f"{stage}.json").unlink(missing_ok=True)
+            unmark(self.run_dir, stage)
         elif started.is_file() and any(p.exists() for p in state):
             import json
 
             changed = self._diff_inputs(stage, json.loads(started.read_text(encoding="utf-8")).get("inputs", {}))
             if changed:
-                lines = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(changed.items())[:8])
                 raise StageInputsChanged(
                     f"{self.run_dir}: an interrupted run of stage {stage} left checkpoints made with another config "
-                    f"({lines}); resuming them would mix the two. Rerun with --force to start the stage over, "
+                    f"({_changes(changed)}); resuming them would mix the two. Rerun with --force to start the stage over, "
                     "restore the old values, or use another run.output_dir.")
         inputs = self.inputs(stage)
         atomic_write_json(started, {"stage": stage, "fingerprint": fingerprint(inputs), "inputs": inputs})

@@ -128,8 +128,7 @@ def run_recipe(cfg: RecipeConfig, stage: str = "all", dry_run: bool = False, for
                 continue
             logger.info("%s: done already, but %s; running it again", name, why)
         logger.info("== stage %s ==", name)
-        if name != "rl":  # rl starts rl1 and rl2 itself, each with its own state
-            ctx.start_stage(name)
+        ctx.start_stage(name)  # rl has no state of its own: rl1 and rl2 start themselves
         t0 = time.time()
         outputs[name] = _stage_fn(name)(ctx)
         timings[name] = round(time.time() - t0, 1)
