@@ -76,3 +76,31 @@ def test_sft_trl_args_reach_the_trainer_and_the_fingerprint(tmp_path: Path) -> N
     plain = stage_inputs(load_recipe_config("tiny-cpu", over[:1]), "sft")
     assert not [k for k in plain if "trl_args" in k]  # empty: the fingerprint of older runs is unchanged
     assert stage_inputs(cfg, "sft")["sft.trl_args.adam_beta2"] == 0.95  # a change retrains the stage
+
+
+def test_full_logits_loss_projects_only_the_label_positions(tmp_path: Path) -> None:
+    """The LM head sees the completion's positions only (the prompt has no labels), and a model
+    that scales its logits falls back to its own head over every position, with the same loss."""
+    torch = pytest.importorskip("torch")
+    from tagpr_eval.tiny_model import build_tiny_model
+
+    build_tiny_model(tmp_path / "base", vocab_size=512, hidden_size=32, num_layers=1, seed=0)
+    cfg = load_recipe_config("tiny-cpu", [f"run.output_dir={tmp_path / 'run'}", "sft.batch_size=4"])
+    trainer = build_trainer(RunContext(cfg, progress=False), ROWS, str(tmp_path / "base"))
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    model = trainer.model
+    rows_seen: list[int] = []
+    hook = model.get_output_embeddings().register_forward_hook(
+        lambda _m, args, _out: rows_seen.append(args[0].reshape(-1, args[0].shape[-1]).shape[0]))
+    try:
+        fast = trainer.compute_loss(model, batch)
+        assert len(rows_seen) == 1
+        n_labels = int((batch["labels"][:, 1:] != -100).sum())
+        assert rows_seen[0] == n_labels < batch["input_ids"].numel()
+        model.config.final_logit_softcapping = 30.0  # Qwen2 ignores it; the check must not
+        slow = trainer.compute_loss(model, batch)
+        assert rows_seen[1] == batch["input_ids"].numel()  # every position through the head
+    finally:
+        hook.remove()
+    assert float(slow) == pytest.approx(float(fast), rel=1e-5)
+    assert torch.isfinite(fast)

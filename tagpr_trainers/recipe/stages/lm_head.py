@@ -20,7 +20,27 @@ import functools
 import types
 from typing import Any
 
-__all__ = ["add_completion_lm_head"]
+__all__ = ["add_completion_lm_head", "head_problem"]
+
+
+#: config fields through which a model scales its logits beyond ``lm_head(hidden)``
+_LOGIT_SCALING = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier",
+                  "logits_scaling")
+
+
+def head_problem(model: Any) -> str | None:
+    """Why ``model``'s logits are not just its LM head applied to its decoder's last hidden
+    state (logit scaling, a mixture of experts' router loss, no separate decoder), or ``None``:
+    then the label positions can be projected alone, as here and in the SFT loss."""
+    text_config = model.config.get_text_config()
+    for attr in _LOGIT_SCALING:
+        if getattr(text_config, attr, None) is not None:
+            return f"{type(model).__name__} scales its logits ({attr}); the completion-only LM head does not"
+    if getattr(text_config, "output_router_logits", False):
+        return f"{type(model).__name__} is a mixture of experts"
+    if model.base_model is model or model.get_output_embeddings() is None:
+        return f"{type(model).__name__} has no separate decoder and LM head"
+    return None
 
 
 def add_completion_lm_head(model: Any, temperature: float = 1.0, outputs: tuple[str, ...] = ("log_probs",)) -> None:
@@ -43,14 +63,9 @@ def add_completion_lm_head(model: Any, temperature: float = 1.0, outputs: tuple[
     if unsupported:
         raise ValueError(f"add_completion_lm_head computes log_probs and entropy only, not {sorted(unsupported)}; "
                          "set rl.stageN.fused_lm_head: true for TRL's head")
-    text_config = model.config.get_text_config()
-    for attr in ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier",
-                 "logits_scaling"):
-        if getattr(text_config, attr, None) is not None:
-            raise ValueError(f"{type(model).__name__} scales its logits ({attr}); the completion-only LM head "
-                             "does not: set rl.stageN.fused_lm_head: true for TRL's head")
-    if getattr(text_config, "output_router_logits", False):
-        raise ValueError(f"{type(model).__name__} is a mixture of experts; set rl.stageN.fused_lm_head: true")
+    problem = head_problem(model)
+    if problem:
+        raise ValueError(f"{problem}; set rl.stageN.fused_lm_head: true for TRL's head")
     original_forward = type(model).forward.__get__(model)
     inv_t = 1.0 / temperature
     want_entropy = "entropy" in outputs
