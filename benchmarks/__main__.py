@@ -9,7 +9,7 @@ row, and the package versions, stores everything in ``docs/benchmarks/results.js
 suites not run this time are kept) and rewrites the summary table of ``docs/benchmarks.md``
 between its marker comments.
 
-Suites: ``tags``, ``rouge``, ``retrieval``, ``eval``, ``hf``, ``prmu`` (default: all).
+Suites: ``tags``, ``rouge``, ``retrieval``, ``eval``, ``hf``, ``prmu``, ``train`` (default: all).
 
     python -m benchmarks                    # everything (tens of minutes on 2 cores)
     python -m benchmarks tags rouge         # a subset; the other rows keep their last figures
@@ -325,9 +325,33 @@ def suite_prmu() -> list[Row]:
                 uncached, None, cost=True, max_rounds=10, page="benchmarks/prmu.md")]
 
 
+def suite_train() -> list[Row]:
+    import torch
+
+    from benchmarks import bench_recipe as bt
+
+    torch.set_num_threads(1)
+    sft, grpo = bt.make_sft_setup(), bt.make_grpo_setup()
+
+    def close(a: float, b: float) -> str:
+        rel = abs(a - b) / max(abs(a), 1e-12)
+        if rel > 1e-5:
+            raise AssertionError(f"peer {a} and ours {b} differ by {rel:.1e}")
+        return f"rel diff {rel:.1e}"
+
+    return [Row("sft-loss", f"SFT loss, forward + backward, tiny-cpu's model, {bt.SFT_BATCH} × ~440 tokens "
+                "(~105 labelled)", "TRL `SFTTrainer` (fused LM head)",
+                lambda: bt.sft_step(sft["peer"], sft["batch"]), lambda: bt.sft_step(sft["ours"], sft["batch"]),
+                1.0, check=close, max_rounds=30, page="recipe.md"),
+            Row("grpo-logps", f"GRPO log-probs + entropy, forward + backward, {bt.GRPO_BATCH} × ~460 tokens "
+                "(~105 completion)", "TRL `add_fused_lm_head`",
+                lambda: bt.grpo_step(grpo["peer"], grpo["batch"]), lambda: bt.grpo_step(grpo["ours"], grpo["batch"]),
+                1.0, check=close, max_rounds=10, page="recipe.md")]
+
+
 SUITES: dict[str, Callable[[], list[Row]]] = {
     "tags": suite_tags, "rouge": suite_rouge, "retrieval": suite_retrieval, "eval": suite_eval, "hf": suite_hf,
-    "prmu": suite_prmu,
+    "prmu": suite_prmu, "train": suite_train,
 }
 
 

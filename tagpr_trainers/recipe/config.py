@@ -241,9 +241,10 @@ class SFTConfig:
     #: loss on the completion only (``True``) or on the whole sequence, prompt included
     completion_only_loss: bool = True
     #: TRL's fused, chunked LM-head loss (``True``, TRL's default; saves memory on large
-    #: vocabularies), or the same loss over full logits (``False``: TRL folds the chunks in torch
-    #: on CPU; a tiny-model step there is 1.5x faster over full logits, which tiny-cpu and
-    #: tiny-learn use; docs/recipe.md, "Speed on CPU")
+    #: vocabularies), or the same loss with the LM head applied to the labelled positions only
+    #: (``False``: TRL folds the chunks in torch on CPU and projects the prompt too; the tiny
+    #: model's SFT stage is ~1.5x faster this way, which tiny-cpu and tiny-learn use; it holds
+    #: ``label tokens x vocab`` logits; docs/recipe.md, "Speed on CPU")
     fused_lm_head: bool = True
     #: further ``trl.SFTConfig`` fields, by TRL's names, passed as written (e.g.
     #: ``{adam_beta2: 0.95, max_grad_norm: 0.5}``). A name SFTConfig does not take, or one this
