@@ -9,7 +9,7 @@ row, and the package versions, stores everything in ``docs/benchmarks/results.js
 suites not run this time are kept) and rewrites the summary table of ``docs/benchmarks.md``
 between its marker comments.
 
-Suites: ``tags``, ``rouge``, ``retrieval``, ``eval``, ``hf``, ``prmu``, ``train`` (default: all).
+Suites: ``tags``, ``rouge``, ``retrieval``, ``eval``, ``hf``, ``prmu``, ``recipe`` (default: all).
 
     python -m benchmarks                    # everything (tens of minutes on 2 cores)
     python -m benchmarks tags rouge         # a subset; the other rows keep their last figures
@@ -325,7 +325,7 @@ def suite_prmu() -> list[Row]:
                 uncached, None, cost=True, max_rounds=10, page="benchmarks/prmu.md")]
 
 
-def suite_train() -> list[Row]:
+def suite_recipe() -> list[Row]:
     import torch
 
     from benchmarks import bench_recipe as bt
@@ -351,7 +351,7 @@ def suite_train() -> list[Row]:
 
 SUITES: dict[str, Callable[[], list[Row]]] = {
     "tags": suite_tags, "rouge": suite_rouge, "retrieval": suite_retrieval, "eval": suite_eval, "hf": suite_hf,
-    "prmu": suite_prmu, "train": suite_train,
+    "prmu": suite_prmu, "recipe": suite_recipe,
 }
 
 

@@ -17,7 +17,7 @@ depend on them):
    :func:`tagpr_trainers.recipe.stages.lm_head.add_completion_lm_head`.
 
 Run: ``pytest benchmarks/bench_recipe.py -o python_files=bench_*.py --benchmark-only``, or
-``python -m benchmarks train`` for the interleaved figures in docs/benchmarks.md.
+``python -m benchmarks recipe`` for the interleaved figures in docs/benchmarks.md.
 """
 
 from __future__ import annotations
