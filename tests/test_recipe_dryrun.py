@@ -56,3 +56,14 @@ def test_cli_output_flag_sets_the_run_directory(tmp_path: Path, capsys: pytest.C
     assert main(["data", "--config", "tiny-cpu", "--dry-run", "--quiet", "--output", str(tmp_path / "x"),
                  "sft.epocs=1"]) == 2
     assert "did you mean 'sft.epochs'" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_dry_run_pretrains_the_tiny_base_one_batch(tmp_path: Path) -> None:
+    import json
+
+    cfg = load_recipe_config("tiny-cpu", [f"run.output_dir={tmp_path / 'run'}", "model.tiny.pretrain.shuffles=2"])
+    out = run_recipe(cfg, "sft", dry_run=True, progress=False)
+    assert out["sft"]["one_batch_loss"] > 0
+    record = json.loads((tmp_path / "run" / "dry-run" / "base" / "pretrain.json").read_text())
+    assert record["steps"] == 1 and record["tokens"] == 8 * 512  # one batch of model.tiny.pretrain's shape

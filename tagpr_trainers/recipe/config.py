@@ -43,6 +43,7 @@ __all__ = [
     "TaggerConfig",
     "TeacherConfig",
     "TinyModelConfig",
+    "TinyPretrainConfig",
     "apply_overrides",
     "config_to_dict",
     "list_configs",
@@ -89,13 +90,34 @@ class RunConfig:
 
 
 @dataclass
+class TinyPretrainConfig:
+    """OUR language-model pretraining of the freshly built tiny base (``model.tiny.pretrain``).
+
+    The corpus is the training users' profiles, each written with the official LaMP prompt's
+    per-item template (LaMP-2: ``the tag for the movie: "…" is "…" , and …``), every item of a
+    profile, in a new random order on each of ``shuffles`` passes; inputs a user gave, never a
+    question's gold output, never a dev user. Next-token loss on every token, in blocks of
+    ``block_size`` tokens, ``batch_size`` blocks a step, AdamW at ``learning_rate`` with a 5%
+    warm-up and a cosine decay. Every arm (the direct-answer base, SFT, then RL) starts from the
+    pretrained model. ``shuffles: 0`` (default) keeps the randomly initialised model.
+    """
+
+    shuffles: int = 0
+    learning_rate: float = 3.0e-3
+    block_size: int = 512
+    batch_size: int = 8
+
+
+@dataclass
 class TinyModelConfig:
-    """Settings of :func:`tagpr_eval.tiny_model.build_tiny_model` (``model.base: tiny``)."""
+    """Settings of :func:`tagpr_eval.tiny_model.build_tiny_model` (``model.base: tiny``) and of
+    the optional pretraining that follows it (``pretrain``, :class:`TinyPretrainConfig`)."""
 
     vocab_size: int = 600
     hidden_size: int = 128
     num_layers: int = 4
     max_position_embeddings: int = 2048
+    pretrain: TinyPretrainConfig = field(default_factory=TinyPretrainConfig)
 
 
 @dataclass
@@ -462,6 +484,14 @@ class RecipeConfig:
             (self.data.k >= 0, "data.k must be >= 0"),
             (self.data.prompt_style in ("tagged", "lamp"), "data.prompt_style must be tagged or lamp"),
             (bool(self.data.tasks), "data.tasks must name at least one task"),
+            (self.model.tiny.pretrain.shuffles >= 0, "model.tiny.pretrain.shuffles must be >= 0 (0: no pretraining)"),
+            (self.model.tiny.pretrain.learning_rate > 0, "model.tiny.pretrain.learning_rate must be > 0"),
+            (self.model.tiny.pretrain.block_size >= 2, "model.tiny.pretrain.block_size must be >= 2 tokens"),
+            (self.model.tiny.pretrain.batch_size >= 1, "model.tiny.pretrain.batch_size must be >= 1"),
+            (self.model.tiny.pretrain.shuffles == 0 or not any(str(t).replace("_", "-") in ("LaMP-1", "1")
+                                                                for t in self.data.tasks),
+             "model.tiny.pretrain needs tasks with an item template; LaMP-1's prompt weaves the titles into the "
+             "question: set model.tiny.pretrain.shuffles: 0 or drop LaMP-1 from data.tasks"),
             (all(m in ("base", "direct", "sft", "rl1", "rl2") for m in self.eval.models),
              "eval.models entries must be base, direct, sft, rl1 or rl2"),
         ]

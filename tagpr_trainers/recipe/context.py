@@ -81,7 +81,8 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
 #: run (``--force``) removes them first, so it redoes the stage instead of continuing an earlier
 #: run's checkpoints (before 2026-12-06 ``--force`` on ``rl`` resumed the last run's GRPO checkpoint).
 RESUME_STATE: dict[str, tuple[str, ...]] = {
-    "sft": ("sft_trainer", "direct_trainer"), "prmu": ("prmu_model",), "rl1": ("rl1_trainer",), "rl2": ("rl2_trainer",),
+    # the tiny base is built (and pretrained) by the sft stage from its inputs: --force rebuilds it too
+    "sft": ("base_model", "sft_trainer", "direct_trainer"), "prmu": ("prmu_model",), "rl1": ("rl1_trainer",), "rl2": ("rl2_trainer",),
 }
 
 
@@ -119,7 +120,7 @@ def stage_inputs(cfg: RecipeConfig, stage: str) -> dict[str, Any]:
     >>> from tagpr_trainers.recipe.config import load_recipe_config
     >>> inp = stage_inputs(load_recipe_config("tiny-cpu"), "sft")
     >>> inp["sft.epochs"], "rl.stage1.max_steps" in inp, "run.output_dir" in inp
-    (8.0, False, False)
+    (6.0, False, False)
     """
     import dataclasses
 

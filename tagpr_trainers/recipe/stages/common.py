@@ -48,9 +48,23 @@ def ensure_base_model(ctx: RunContext, corpus: list[str] | None = None) -> str:
     tmp = staging_dir(final)
     build_tiny_model(tmp, corpus=corpus or None, vocab_size=t.vocab_size, hidden_size=t.hidden_size,
                      num_layers=t.num_layers, seed=ctx.cfg.run.seed, max_position_embeddings=t.max_position_embeddings)
+    if t.pretrain.shuffles > 0:  # ours: every arm starts from the pretrained base (stages/base_pretrain.py)
+        _pretrain_base(ctx, tmp)
     publish_dir(tmp, final)
     logger.info("built the tiny base model in %s", final)
     return str(final)
+
+
+def _pretrain_base(ctx: RunContext, model_dir: Path) -> None:
+    """LM pretraining of the just-built tiny model on the training users' profiles, in place."""
+    from tagpr_trainers.recipe.stages.base_pretrain import pretrain_corpus, pretrain_lm
+
+    p = ctx.cfg.model.tiny.pretrain
+    texts = pretrain_corpus(ctx.lamp_dir, ctx.cfg.data.tasks, ctx.cfg.data.train_split, p.shuffles, seed=ctx.cfg.run.seed)
+    out = pretrain_lm(model_dir, texts, p.learning_rate, p.block_size, p.batch_size, seed=ctx.cfg.run.seed,
+                      max_steps=1 if ctx.dry_run else None)  # a dry run: one batch, like every other component
+    logger.info("pretrained the tiny base on %d profile texts: %d steps, %d tokens, loss %.3f -> %.3f, %.0f s",
+                len(texts), out["steps"], out["tokens"], out["loss_first"], out["loss_last"], out["seconds"])
 
 
 def model_available(path: str) -> bool:
