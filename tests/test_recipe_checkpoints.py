@@ -225,8 +225,12 @@ def test_force_removes_what_a_stage_would_resume_from_and_its_marker(tmp_path: P
     ckpt = write_checkpoint(tmp_path / "sft" / "trainer" / "checkpoint-4", 4)
     direct = write_checkpoint(tmp_path / "direct" / "trainer" / "checkpoint-4", 4)  # the other SFT arm
     keep = write_checkpoint(tmp_path / "rl1" / "trainer" / "checkpoint-2", 2)  # another stage's
+    tiny_base = tmp_path / "base"  # built (and pretrained) from sft's inputs: rebuilt, not reused
+    tiny_base.mkdir()
+    (tiny_base / "config.json").write_text("{}")
     RunContext(load_recipe_config("tiny-cpu", base), force=True).start_stage("sft")
     assert not ckpt.exists() and not direct.exists() and not is_done(tmp_path, "sft") and keep.is_dir()
+    assert not tiny_base.exists()
     assert "rl1_trainer" in RESUME_STATE["rl1"]
     started = json.loads((tmp_path / "stages" / "sft.started.json").read_text())
-    assert started["inputs"]["sft.epochs"] == 8.0 and len(started["fingerprint"]) == 16
+    assert started["inputs"]["sft.epochs"] == 6.0 and len(started["fingerprint"]) == 16

@@ -1,9 +1,10 @@
 """The learning floor: the bundled recipe's SFT on the listing chains beats the profile-majority
 baseline on users the training never saw (a model that did not learn to read its context cannot).
 
-This is the README main job's data and SFT (``tiny-cpu``), unshrunk: the tiny model only starts
-copying from its context after a few million training tokens (docs/recipe.md), so a shorter run
-would not test learning. The full claim (RL stages, ablations, CIs, seeds) lives in
+This is the README main job's data, base pretraining and SFT (``tiny-cpu``), unshrunk: the tiny
+model only starts copying from its context after a few million training tokens (docs/recipe.md,
+"What made the tiny model learn" and "A pretrained base"), so a shorter run would not test
+learning. The full claim (RL stages, ablations, CIs, seeds) lives in
 ``tagpr-train ablate --config tiny-learn``, not in CI.
 """
 
