@@ -109,7 +109,7 @@ def test_the_config_checks_its_pretrain_values() -> None:
     assert load_recipe_config("tiny-cpu", ["model.tiny.pretrain.shuffles=0"]).model.tiny.pretrain.shuffles == 0
     with pytest.raises(RecipeConfigError, match=r"model\.tiny\.pretrain\.shuffles must be >= 0"):
         load_recipe_config("tiny-cpu", ["model.tiny.pretrain.shuffles=-1"])
-    with pytest.raises(RecipeConfigError, match=r"LaMP-1's prompt weaves"):
+    with pytest.raises(RecipeConfigError, match=r"LaMP-1's official prompt weaves.*drop LaMP-1"):
         load_recipe_config("tiny-cpu", ["model.tiny.pretrain.shuffles=2", "data.tasks=[LaMP-2, LaMP-1]"])
     with pytest.raises(RecipeConfigError, match="did you mean"):
         load_recipe_config("tiny-cpu", ["model.tiny.pretrain.shuffle=2"])

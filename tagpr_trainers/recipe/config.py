@@ -488,10 +488,6 @@ class RecipeConfig:
             (self.model.tiny.pretrain.learning_rate > 0, "model.tiny.pretrain.learning_rate must be > 0"),
             (self.model.tiny.pretrain.block_size >= 2, "model.tiny.pretrain.block_size must be >= 2 tokens"),
             (self.model.tiny.pretrain.batch_size >= 1, "model.tiny.pretrain.batch_size must be >= 1"),
-            (self.model.tiny.pretrain.shuffles == 0 or not any(str(t).replace("_", "-") in ("LaMP-1", "1")
-                                                                for t in self.data.tasks),
-             "model.tiny.pretrain needs tasks with an item template; LaMP-1's prompt weaves the titles into the "
-             "question: set model.tiny.pretrain.shuffles: 0 or drop LaMP-1 from data.tasks"),
             (all(m in ("base", "direct", "sft", "rl1", "rl2") for m in self.eval.models),
              "eval.models entries must be base, direct, sft, rl1 or rl2"),
         ]
@@ -501,6 +497,10 @@ class RecipeConfig:
             checks.append((st.batch_size % st.num_generations == 0,
                            f"rl.{name}.batch_size ({st.batch_size}) must be divisible by "
                            f"rl.{name}.num_generations ({st.num_generations})"))
+        if self.model.tiny.pretrain.shuffles > 0:  # the one rule, shared with the corpus writer
+            from tagpr_trainers.recipe.stages.base_pretrain import pretrain_problem
+
+            checks += [(False, msg) for msg in map(pretrain_problem, self.data.tasks) if msg]
         for ok, msg in checks:
             if not ok:
                 raise RecipeConfigError(f"{source}: {msg}")

@@ -28,12 +28,32 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["pretrain_corpus", "pretrain_lm", "profile_corpus"]
+__all__ = ["pretrain_corpus", "pretrain_lm", "pretrain_problem", "profile_corpus"]
 
 logger = logging.getLogger("tagpr_trainers")
 
 #: a prompt budget no profile reaches: the per-item template, never truncated
 _NO_TRUNCATION = 10**9
+
+
+def pretrain_problem(task: str) -> str | None:
+    """Why ``task``'s profiles cannot be written as a corpus, or ``None`` (an unknown task name is
+    left to the checks that own it). The config check and :func:`profile_corpus` both ask this.
+
+    >>> pretrain_problem("LaMP-2") is None, pretrain_problem("LaMP_1")[:28]
+    (True, "model.tiny.pretrain: LaMP-1'")
+    """
+    from tagpr_eval.data.lamp_files import canonical_task
+
+    try:
+        name = canonical_task(task)
+    except (KeyError, ValueError):
+        return None
+    if name == "LaMP-1":
+        return ("model.tiny.pretrain: LaMP-1's official prompt weaves the profile's titles into the question, so it "
+                "has no item template to write a profile with; drop LaMP-1 from data.tasks or set "
+                "model.tiny.pretrain.shuffles: 0")
+    return None
 
 
 def profile_corpus(task: str, rows: Iterable[Any], shuffles: int, seed: int = 0) -> list[str]:
@@ -42,13 +62,11 @@ def profile_corpus(task: str, rows: Iterable[Any], shuffles: int, seed: int = 0)
     empty input). A user is read once (the first question's profile; LaMP's questions of one user
     share it); questions without a ``user_id`` count as their own user. ``rows``: mappings or
     :class:`~tagpr_eval.data.LampSample` objects with ``profile`` (and ``user_id``, ``id``)."""
-    from tagpr_eval.data.lamp_files import canonical_task
     from tagpr_eval.prompts import lamp_prompt
 
-    if canonical_task(task) == "LaMP-1":
-        raise ValueError("model.tiny.pretrain: LaMP-1's official prompt weaves the profile's titles into the "
-                         "question, so it has no item template to write a profile with; pretrain on another task "
-                         "of data.tasks or set model.tiny.pretrain.shuffles: 0")
+    problem = pretrain_problem(task)
+    if problem:
+        raise ValueError(problem)
     profiles: dict[str, list[Mapping[str, Any]]] = {}
     for i, row in enumerate(rows):
         get = row.get if isinstance(row, Mapping) else lambda k, d=None, r=row: getattr(r, k, d)
@@ -100,8 +118,8 @@ def pretrain_lm(model_dir: str | Path, texts: list[str], learning_rate: float, b
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
     eos = tok.eos_token_id
     ids: list[int] = []
-    for text in texts:
-        ids.extend(tok(text, add_special_tokens=False)["input_ids"])
+    for text_ids in tok(texts, add_special_tokens=False)["input_ids"] if texts else []:  # one batched call
+        ids.extend(text_ids)
         if eos is not None:
             ids.append(eos)
     n_blocks = len(ids) // block_size
