@@ -67,3 +67,16 @@ def test_dry_run_pretrains_the_tiny_base_one_batch(tmp_path: Path) -> None:
     assert out["sft"]["one_batch_loss"] > 0
     record = json.loads((tmp_path / "run" / "dry-run" / "base" / "pretrain.json").read_text())
     assert record["steps"] == 1 and record["tokens"] == 8 * 512  # one batch of model.tiny.pretrain's shape
+
+
+@pytest.mark.integration
+def test_dry_run_samples_the_prompt_filter_on_one_batch(tmp_path: Path) -> None:
+    """A dry run with `rl.prompt_filter` on samples one batch's prompts and reads the named
+    component, so a component the stage-1 reward does not have fails in seconds, not after SFT."""
+    base = [f"run.output_dir={tmp_path / 'run'}", "rl.prompt_filter.samples=2", "rl.stage1.max_completion_length=8"]
+    out = run_recipe(load_recipe_config("tiny-cpu", base), "all", dry_run=True, progress=False)
+    one = out["rl"]["rl1"]["prompt_filter_one_batch"]
+    assert one["prompts"] == 2 * 16 and 0 <= one["kept"] <= one["prompts"]
+    with pytest.raises(ValueError, match=r"'base/taks' is not a component .*base/task"):
+        run_recipe(load_recipe_config("tiny-cpu", [*base, "rl.prompt_filter.component=base/taks"]), "all",
+                   dry_run=True, progress=False)

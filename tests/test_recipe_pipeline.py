@@ -174,3 +174,25 @@ def test_forced_rl_starts_over_and_a_changed_config_does_not_resume_an_interrupt
     assert (run / "rl1" / "trainer" / "checkpoint-1").is_dir()  # refused before anything was removed
     resumed = run_recipe(cfg, "rl", progress=False)["rl"]["rl1"]
     assert resumed["resumed_from"].endswith("checkpoint-1") and resumed["steps"] == 2
+
+
+@pytest.mark.integration
+def test_rl_on_the_filtered_prompts(pipeline: tuple[Path, str], tmp_path: Path) -> None:
+    """`rl.prompt_filter` end to end: stage 1 samples the SFT model on every RL prompt, keeps those
+    whose task verdicts differ, and both stages train on them (stage 2 reads stage 1's file)."""
+    src = pipeline[0]
+    run = tmp_path / "run"
+    (run / "stages").mkdir(parents=True)
+    for d in ("data", "base", "sft", "prmu"):
+        shutil.copytree(src / d, run / d)
+    for m in ("data", "sft", "prmu"):
+        shutil.copy(src / "stages" / f"{m}.json", run / "stages" / f"{m}.json")
+    cfg = load_recipe_config("tiny-cpu", [f"run.output_dir={run}", *SHRINK, "rl.prompt_filter.samples=4",
+                                          "rl.prompt_filter.temperature=1.0"])
+    out = run_recipe(cfg, "rl", progress=False)["rl"]
+    report = json.loads((run / "rl1" / "prompt_filter.json").read_text())
+    rows = [json.loads(line) for line in (run / "data" / "rl.jsonl").read_text().splitlines()]
+    kept = [json.loads(line) for line in (run / "rl1" / "prompts.jsonl").read_text().splitlines()]
+    assert report["prompts"] == len(rows) and report["kept"] == len(kept) == out["rl1"]["prompts"] == out["rl2"]["prompts"]
+    assert 2 <= len(kept) < len(rows) and all(r in rows for r in kept), report
+    assert out["rl1"]["steps"] == 2 and out["rl2"]["steps"] == 2

@@ -32,6 +32,7 @@ __all__ = [
     "ModelConfig",
     "PRMUStageConfig",
     "DEFAULT_PRMU_NODE",
+    "PromptFilterConfig",
     "RLConfig",
     "RLStageConfig",
     "STAGE_PRESETS",
@@ -389,11 +390,35 @@ DEFAULT_PRMU_NODE: dict[str, Any] = {"normalize": "group", "use": "total"}
 
 
 @dataclass
+class PromptFilterConfig:
+    """OUR filter of the RL prompts (``rl.prompt_filter``; :mod:`tagpr_trainers.recipe.stages.rl_filter`).
+
+    Before stage 1 the SFT model samples ``samples`` completions of every RL prompt; a prompt is
+    kept when stage 1's reward component ``component`` differs among them (a group GRPO can
+    learn from). Both stages draw from the kept prompts.
+
+    Attributes:
+        samples: completions per prompt; 0 (default) keeps every prompt.
+        component: the reward component whose values must differ (``base/task``: the
+            ``stage1`` preset's task verdict).
+        temperature: sampling temperature (``null``: stage 1's).
+        batch_size: prompts per ``generate`` call.
+    """
+
+    samples: int = 0
+    component: str = "base/task"
+    temperature: float | None = None
+    batch_size: int = 16
+
+
+@dataclass
 class RLConfig:
-    """Two GRPO stages: stage 1 (``stage1`` preset, R_base) then stage 2 from stage 1's model."""
+    """Two GRPO stages: stage 1 (``stage1`` preset, R_base) then stage 2 from stage 1's model,
+    both drawing from the prompts ``prompt_filter`` keeps (all of them by default)."""
 
     stage1: RLStageConfig = field(default_factory=RLStageConfig)
     stage2: RLStageConfig = field(default_factory=RLStageConfig)
+    prompt_filter: PromptFilterConfig = field(default_factory=PromptFilterConfig)
 
     def reward_node(self, stage: str, task: str, schema: str, prmu_checkpoint: str | None = None,
                     prmu_enabled: bool = True, device: str = "cpu") -> dict[str, Any]:
@@ -488,6 +513,11 @@ class RecipeConfig:
             (self.model.tiny.pretrain.learning_rate > 0, "model.tiny.pretrain.learning_rate must be > 0"),
             (self.model.tiny.pretrain.block_size >= 2, "model.tiny.pretrain.block_size must be >= 2 tokens"),
             (self.model.tiny.pretrain.batch_size >= 1, "model.tiny.pretrain.batch_size must be >= 1"),
+            (self.rl.prompt_filter.samples == 0 or self.rl.prompt_filter.samples >= 2,
+             "rl.prompt_filter.samples must be 0 (off) or >= 2 (a group whose verdicts can differ)"),
+            (self.rl.prompt_filter.batch_size >= 1, "rl.prompt_filter.batch_size must be >= 1"),
+            (self.rl.prompt_filter.temperature is None or self.rl.prompt_filter.temperature > 0,
+             "rl.prompt_filter.temperature must be > 0 (or null: stage 1's)"),
             (all(m in ("base", "direct", "sft", "rl1", "rl2") for m in self.eval.models),
              "eval.models entries must be base, direct, sft, rl1 or rl2"),
         ]

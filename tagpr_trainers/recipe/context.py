@@ -50,6 +50,8 @@ _PATHS = {
     "prmu_model": "prmu/model",
     "rl1_model": "rl1/model",
     "rl1_trainer": "rl1/trainer",
+    "rl1_prompts": "rl1/prompts.jsonl",
+    "rl1_prompt_filter": "rl1/prompt_filter.json",
     "rl2_model": "rl2/model",
     "rl2_trainer": "rl2/trainer",
     "eval": "eval",
@@ -65,7 +67,7 @@ STAGE_INPUTS: dict[str, tuple[str, ...]] = {
     "sft": ("run.seed", "data.", "model.", "sft.", "run.dtype", "run.fp32_master_weights"),
     "prmu": ("run.seed", "data.", "prmu."),
 }
-STAGE_INPUTS["rl1"] = (*STAGE_INPUTS["sft"], "rl.stage1.")
+STAGE_INPUTS["rl1"] = (*STAGE_INPUTS["sft"], "rl.stage1.", "rl.prompt_filter.")
 STAGE_INPUTS["rl2"] = (*STAGE_INPUTS["rl1"], "prmu.", "rl.stage2.")
 STAGE_INPUTS["rl"] = STAGE_INPUTS["rl2"]
 STAGE_INPUTS["eval"] = (*STAGE_INPUTS["rl2"], "eval.")
@@ -82,7 +84,7 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
 #: run's checkpoints (before 2026-12-06 ``--force`` on ``rl`` resumed the last run's GRPO checkpoint).
 RESUME_STATE: dict[str, tuple[str, ...]] = {
     # the tiny base is built (and pretrained) by the sft stage from its inputs: --force rebuilds it too
-    "sft": ("base_model", "sft_trainer", "direct_trainer"), "prmu": ("prmu_model",), "rl1": ("rl1_trainer",), "rl2": ("rl2_trainer",),
+    "sft": ("base_model", "sft_trainer", "direct_trainer"), "prmu": ("prmu_model",), "rl1": ("rl1_trainer", "rl1_prompts", "rl1_prompt_filter"), "rl2": ("rl2_trainer",),
 }
 
 
@@ -126,10 +128,13 @@ def stage_inputs(cfg: RecipeConfig, stage: str) -> dict[str, Any]:
 
     flat = _flatten(dataclasses.asdict(cfg))
     keep = STAGE_INPUTS[stage]
-    # an empty trl_args (the field is newer than some runs) leaves the fingerprint as it was
+    # an empty trl_args and a prompt filter that is off (both newer than some runs) leave the
+    # fingerprint as it was
+    filter_off = flat.get("rl.prompt_filter.samples") == 0
     return {k: v for k, v in sorted(flat.items())
             if any(k == p or (p.endswith(".") and k.startswith(p)) for p in keep)
-            and not (k.endswith(".trl_args") and v == {})}
+            and not (k.endswith(".trl_args") and v == {})
+            and not (filter_off and k.startswith("rl.prompt_filter."))}
 
 
 def fingerprint(inputs: dict[str, Any]) -> str:

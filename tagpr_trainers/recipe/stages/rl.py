@@ -173,6 +173,11 @@ def run_stage(ctx: RunContext, which: str) -> dict[str, Any]:
     rows = _rows(ctx)
     node = reward_node(ctx, which)
     reward = build_reward(ctx, which, node)
+    if not ctx.dry_run and ctx.cfg.rl.prompt_filter.samples:
+        from tagpr_trainers.recipe.stages.rl_filter import prompt_pool
+
+        # stage 1's reward judges the groups; stage 2 reads the prompts stage 1 kept
+        rows = prompt_pool(ctx, rows, reward if which == "rl1" else build_reward(ctx, "rl1"))
     import yaml
 
     atomic_write_text(ctx.path(f"{which}_model").parent / "reward.yaml", yaml.safe_dump(node, sort_keys=False))
@@ -197,6 +202,15 @@ def run_stage(ctx: RunContext, which: str) -> dict[str, Any]:
         batch = next(iter(trainer.get_train_dataloader()))
         inputs = trainer._prepare_inputs(batch)  # one rollout + scoring, no optimizer step
         out["one_batch_completions"] = int(inputs["completion_ids"].shape[0])
+        pf = ctx.cfg.rl.prompt_filter
+        if pf.samples and which == "rl1":  # the filter's sampling and its component on one batch's prompts
+            from tagpr_trainers.recipe.stages.rl_filter import informative, sample_verdicts
+
+            st = ctx.cfg.rl.stage1
+            groups = sample_verdicts(trainer.model, trainer.processing_class, rows[:need], reward, pf.samples,
+                                     pf.temperature or st.temperature, st.max_completion_length, pf.component,
+                                     pf.batch_size, ctx.cfg.run.seed)
+            out["prompt_filter_one_batch"] = {"prompts": len(groups), "kept": sum(informative(groups))}
         return out
     trainer = build_trainer(ctx, which, init, reward, rows)
     resume = latest_checkpoint(ctx.path(f"{which}_trainer"))
@@ -207,7 +221,7 @@ def run_stage(ctx: RunContext, which: str) -> dict[str, Any]:
     hist = save_log_history(trainer, ctx.path(f"{which}_model").parent / LOG_HISTORY)
     publish_model(trainer, trainer.processing_class, ctx.path(f"{which}_model"))
     rewards = [h["reward"] for h in hist if "reward" in h]
-    return {"model": str(ctx.path(f"{which}_model")), "steps": trainer.state.global_step,
+    return {"model": str(ctx.path(f"{which}_model")), "steps": trainer.state.global_step, "prompts": len(rows),
             "resumed_from": str(resume) if resume else None,
             "first_reward": rewards[0] if rewards else None, "last_reward": rewards[-1] if rewards else None}
 

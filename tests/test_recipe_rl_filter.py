@@ -1,0 +1,117 @@
+"""`rl.prompt_filter`: the RL prompts whose sampled completions GRPO can learn from (differing verdicts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tagpr_rewards.base import Batch, Reward, RewardOutput
+from tagpr_trainers.recipe.config import RecipeConfigError, load_recipe_config
+from tagpr_trainers.recipe.context import RunContext, stage_inputs
+from tagpr_trainers.recipe.stages.rl_filter import informative, pass_rates, prompt_pool, sample_verdicts
+
+
+class ParityOfLength(Reward):
+    """For odd users a verdict a random model's samples disagree on (1 when the completion has an
+    even length); for even users always 1 (a group with nothing to learn)."""
+
+    name = "parity"
+
+    def score(self, batch: Batch) -> RewardOutput:
+        users = batch.user_ids or [""] * len(batch.completions)
+        v = [1.0 if int(u[1:]) % 2 == 0 else float(len(c) % 2 == 0) for c, u in zip(batch.completions, users)]
+        return RewardOutput(v, {"parity": v})
+
+
+def _rows(n: int) -> list[dict[str, Any]]:
+    profile = json.dumps([{"id": "1", "tag": "sci-fi", "description": "a space film"}])
+    return [{"prompt": [{"role": "user", "content": f"Tag movie {i}: a crew lost in space"}], "reference": "sci-fi",
+             "user_id": f"u{i}", "profile": profile, "task": "LaMP-2", "query": "a crew lost in space", "id": str(i)}
+            for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def tiny_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tagpr_eval.tiny_model import build_tiny_model
+
+    return Path(build_tiny_model(tmp_path_factory.mktemp("pf") / "model", vocab_size=400, hidden_size=32,
+                                 num_layers=2))
+
+
+def _ctx(run: Path, *over: str) -> RunContext:
+    return RunContext(load_recipe_config("tiny-cpu", [
+        f"run.output_dir={run}", "run.device=cpu", "rl.stage1.max_completion_length=6",
+        "rl.stage1.batch_size=4", "rl.stage1.num_generations=2", *over]), progress=False)
+
+
+def test_a_group_counts_when_its_verdicts_differ() -> None:
+    assert informative([[1, 1], [0, 0], [0, 1], [None, 0.0], [None, 1.0], []]) == [False, False, True, False, True,
+                                                                                      False]
+    assert pass_rates([[1, 0, 0, 1], [1.0, None]]) == [0.5, 0.5]
+
+
+def test_sample_verdicts_scores_every_sample_with_the_named_component(tiny_policy: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tok = AutoModelForCausalLM.from_pretrained(tiny_policy), AutoTokenizer.from_pretrained(tiny_policy)
+    groups = sample_verdicts(model, tok, _rows(5), ParityOfLength(), samples=6, temperature=1.0, max_new_tokens=6,
+                             component="parity", batch_size=2, seed=3)
+    assert len(groups) == 5 and all(len(g) == 6 and set(g) <= {0.0, 1.0} for g in groups)
+    again = sample_verdicts(model, tok, _rows(5), ParityOfLength(), samples=6, temperature=1.0, max_new_tokens=6,
+                            component="parity", batch_size=2, seed=3)
+    assert again == groups  # seeded: a rerun keeps the same prompts
+    assert tok.padding_side == "right" or tok.padding_side == AutoTokenizer.from_pretrained(tiny_policy).padding_side
+    with pytest.raises(ValueError, match=r"rl.prompt_filter.component: 'base/task' is not a component .*parity"):
+        sample_verdicts(model, tok, _rows(1), ParityOfLength(), samples=2, temperature=1.0, max_new_tokens=4,
+                        component="base/task")
+
+
+def test_the_pool_keeps_the_groups_that_differ_and_a_rerun_reads_it_back(tmp_path: Path, tiny_policy: Path) -> None:
+    import shutil
+
+    shutil.copytree(tiny_policy, tmp_path / "sft" / "model")
+    ctx = _ctx(tmp_path, "rl.prompt_filter.samples=4", "rl.prompt_filter.component=parity",
+               "rl.prompt_filter.temperature=1.0")
+    rows = _rows(12)
+    kept = prompt_pool(ctx, rows, ParityOfLength())
+    report = json.loads(ctx.path("rl1_prompt_filter").read_text())
+    assert report["prompts"] == 12 and report["kept"] == len(kept)
+    assert report["kept"] + report["all_right"] + report["all_wrong"] == 12
+    assert sum(report["pass_rate_histogram"].values()) == 12
+    assert kept and all(int(r["id"]) % 2 == 1 for r in kept), report  # never a group that always agrees
+    assert report["all_right"] >= 6 and report["pass_rate_histogram"]["1.000"] >= 6
+    assert kept == [r for r in rows if r in kept]  # the data's order, rows unchanged
+    shutil.rmtree(tmp_path / "sft")  # a resumed stage 1 (or stage 2) reads the kept prompts, samples nothing
+    assert prompt_pool(ctx, rows, ParityOfLength()) == kept
+    # off: every prompt, nothing written
+    assert prompt_pool(_ctx(tmp_path / "off"), rows, ParityOfLength()) == rows
+    assert not (tmp_path / "off" / "rl1").exists()
+
+
+def test_a_filter_that_keeps_too_few_prompts_says_what_to_change(tmp_path: Path, tiny_policy: Path) -> None:
+    import shutil
+
+    shutil.copytree(tiny_policy, tmp_path / "sft" / "model")
+    ctx = _ctx(tmp_path, "rl.prompt_filter.samples=2")
+    # the untrained model writes no valid answer: every group is all wrong under the stage-1 task verdict
+    from tagpr_trainers.recipe.stages.rl import build_reward
+
+    with pytest.raises(ValueError, match=r"kept 0 of 3 RL prompts .*data/rl.jsonl.*rl.prompt_filter.samples=0"):
+        prompt_pool(ctx, _rows(3), build_reward(ctx, "rl1"))
+    assert not ctx.path("rl1_prompts").exists()
+
+
+def test_the_filter_is_an_input_of_rl_only_when_on() -> None:
+    off = stage_inputs(load_recipe_config("tiny-cpu"), "rl1")
+    assert not any(k.startswith("rl.prompt_filter") for k in off)  # runs from before it keep their fingerprint
+    on = stage_inputs(load_recipe_config("tiny-cpu", ["rl.prompt_filter.samples=8"]), "rl2")
+    assert on["rl.prompt_filter.samples"] == 8 and on["rl.prompt_filter.component"] == "base/task"
+    assert not any(k.startswith("rl.prompt_filter") for k in stage_inputs(
+        load_recipe_config("tiny-cpu", ["rl.prompt_filter.samples=8"]), "sft"))
+    for bad, msg in (("samples=1", "samples must be 0"), ("temperature=0", "temperature must be > 0"),
+                     ("batch_size=0", "batch_size must be >= 1")):
+        with pytest.raises(RecipeConfigError, match=f"rl.prompt_filter.{msg}"):
+            load_recipe_config("tiny-cpu", [f"rl.prompt_filter.{bad}"])
