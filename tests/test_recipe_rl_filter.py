@@ -115,3 +115,23 @@ def test_the_filter_is_an_input_of_rl_only_when_on() -> None:
                      ("batch_size=0", "batch_size must be >= 1")):
         with pytest.raises(RecipeConfigError, match=f"rl.prompt_filter.{msg}"):
             load_recipe_config("tiny-cpu", [f"rl.prompt_filter.{bad}"])
+
+
+def test_the_ablation_arm_without_tags_filters_on_its_task_reward(tiny_policy: Path) -> None:
+    """The no-tags arm's stage-1 reward is ``lamp_task`` alone (no ``base/task`` component): the
+    arm names the total score, so `ablate --set rl.prompt_filter.samples=N` runs every arm."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tagpr_trainers.recipe.ablate import ARMS
+    from tagpr_trainers.recipe.stages.rl import build_reward
+
+    over = [o.replace("{task}", "LaMP-2").replace("{schema}", "personalization-9") for o in ARMS["no-tags"]]
+    ctx = _ctx(Path("unused"), *over, "rl.prompt_filter.samples=2")
+    reward = build_reward(ctx, "rl1")
+    assert "base/task" not in reward(["<answer>sci-fi</answer>"], references=["sci-fi"], task=["LaMP-2"]).components
+    model, tok = AutoModelForCausalLM.from_pretrained(tiny_policy), AutoTokenizer.from_pretrained(tiny_policy)
+    pf = ctx.cfg.rl.prompt_filter
+    groups = sample_verdicts(model, tok, _rows(2), reward, pf.samples, 1.0, 6, pf.component)
+    assert groups == [[0.0, 0.0], [0.0, 0.0]]  # the untrained model answers no valid tag: the task score, 0
+    with pytest.raises(ValueError, match=r"or 'score' for the reward's total"):
+        sample_verdicts(model, tok, _rows(1), reward, 2, 1.0, 6, "base/task")

@@ -41,7 +41,9 @@ ARMS: dict[str, list[str]] = {
     "no-recall": ["rl.stage2.reward.recall=0"],
     "no-tags": ["prmu.enabled=false",
                 "rl.stage1.reward={type: lamp_task, task: {task}, schema: {schema}}",
-                "rl.stage2.reward={type: lamp_task, task: {task}, schema: {schema}}"],
+                "rl.stage2.reward={type: lamp_task, task: {task}, schema: {schema}}",
+                # its stage-1 reward is the task verdict itself (used when rl.prompt_filter is on)
+                "rl.prompt_filter.component=score"],
 }
 #: arms that start RL from the direct-answer model instead of the tagged SFT model
 _FROM_DIRECT = {"no-tags"}

@@ -400,7 +400,8 @@ class PromptFilterConfig:
     Attributes:
         samples: completions per prompt; 0 (default) keeps every prompt.
         component: the reward component whose values must differ (``base/task``: the
-            ``stage1`` preset's task verdict).
+            ``stage1`` preset's task verdict; ``score``: the reward's total, for a stage-1
+            reward that is a task reward alone).
         temperature: sampling temperature (``null``: stage 1's).
         batch_size: prompts per ``generate`` call.
     """

@@ -4,8 +4,8 @@ GRPO's advantage is a completion's reward minus its group's mean, so a prompt wh
 completions all get the same verdict (all right or all wrong) gives no gradient. Before stage 1,
 the SFT model samples ``samples`` completions of every RL prompt at stage 1's temperature; stage
 1's reward scores them, and a prompt is kept when the reward component ``component`` (default
-``base/task``, the task verdict of the ``stage1`` preset) differs inside its group. Both stages
-then draw their prompts from the kept ones. This is the offline form of DAPO's dynamic sampling
+``base/task``, the task verdict of the ``stage1`` preset; ``score``: the reward's total) differs
+inside its group. Both stages then draw their prompts from the kept ones. This is the offline form of DAPO's dynamic sampling
 (Yu et al. 2025, which refills each batch online) and of the pass-rate filtering of recent
 reasoning-RL recipes; the settings and the rule are ours.
 
@@ -30,9 +30,13 @@ from typing import Any
 from tagpr_trainers.recipe.checkpoints import atomic_write_json, atomic_write_text
 from tagpr_trainers.recipe.context import RunContext
 
-__all__ = ["informative", "pass_rates", "prompt_pool", "sample_verdicts"]
+__all__ = ["SCORE", "informative", "pass_rates", "prompt_pool", "sample_verdicts"]
 
 logger = logging.getLogger("tagpr_trainers.recipe")
+
+#: ``rl.prompt_filter.component`` naming the reward's total score instead of a component (a
+#: stage-1 reward that is a task reward alone, e.g. the ablation's no-tags arm)
+SCORE = "score"
 
 
 def informative(groups: Sequence[Sequence[float | None]], tol: float = 1e-9) -> list[bool]:
@@ -55,7 +59,7 @@ def sample_verdicts(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], 
                     seed: int = 0) -> list[list[float | None]]:
     """Sample ``samples`` completions of each row's ``prompt`` and score them with ``reward``
     (a tagpr ``Reward``, through the TRL adapter's column mapping, as GRPO scores them); return
-    each row's values of the reward component ``component``.
+    each row's values of the reward component ``component`` (:data:`SCORE`: the total score).
 
     Prompts are rendered as TRL renders them (the chat template with the generation prompt for
     a conversational prompt), sampled with ``temperature`` and no top-k / top-p cut.
@@ -85,10 +89,15 @@ def sample_verdicts(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], 
             rep = [r for r in chunk for _ in range(samples)]
             kw: dict[str, Any] = {c: [r.get(c) for r in rep] for c in rep[0] if c != "prompt"}
             scored = runner.score(dict(kw, prompts=[r["prompt"] for r in rep], completions=completions))
-            if component not in scored.components:
+            if component == SCORE:
+                values = list(scored.scores)
+            elif component in scored.components:
+                values = scored.components[component]
+            else:
                 raise ValueError(f"rl.prompt_filter.component: {component!r} is not a component of the stage-1 reward "
-                                 f"(it has: {', '.join(scored.components) or 'none'}); name one of those")
-            values = scored.components[component]
+                                 f"(it has: {', '.join(scored.components) or 'none'}); name one of those, or "
+                                 f"{SCORE!r} for the reward's total")
+
             out += [list(values[i * samples:(i + 1) * samples]) for i in range(len(chunk))]
     finally:
         tokenizer.padding_side = side
