@@ -35,6 +35,16 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return run, buf.getvalue()
 
 
+def _copy_upstream_of_rl(src: Path, run: Path) -> Path:
+    """A new run directory holding ``src``'s finished data, SFT and PRMU stages (RL not run)."""
+    (run / "stages").mkdir(parents=True)
+    for d in ("data", "base", "sft", "prmu"):
+        shutil.copytree(src / d, run / d)
+    for m in ("data", "sft", "prmu"):
+        shutil.copy(src / "stages" / f"{m}.json", run / "stages" / f"{m}.json")
+    return run
+
+
 def _rows(run: Path) -> dict[str, dict]:  # type: ignore[type-arg]
     rows = json.loads((run / "eval" / "comparison.json").read_text())["rows"]
     return {r["model"]: r for r in rows}
@@ -150,13 +160,7 @@ def test_forced_rl_starts_over_and_a_changed_config_does_not_resume_an_interrupt
     checkpoint), and checkpoints an interrupted run left are not resumed under another config."""
     from tagpr_trainers.recipe.context import StageInputsChanged
 
-    src = pipeline[0]
-    run = tmp_path / "run"
-    (run / "stages").mkdir(parents=True)
-    for d in ("data", "base", "sft", "prmu"):
-        shutil.copytree(src / d, run / d)
-    for m in ("data", "sft", "prmu"):
-        shutil.copy(src / "stages" / f"{m}.json", run / "stages" / f"{m}.json")
+    run = _copy_upstream_of_rl(pipeline[0], tmp_path / "run")
     over = [f"run.output_dir={run}", *SHRINK, "rl.stage1.save_steps=1", "rl.stage2.save_steps=1"]
     cfg = load_recipe_config("tiny-cpu", over)
     first = run_recipe(cfg, "rl", progress=False)["rl"]
@@ -180,13 +184,7 @@ def test_forced_rl_starts_over_and_a_changed_config_does_not_resume_an_interrupt
 def test_rl_on_the_filtered_prompts(pipeline: tuple[Path, str], tmp_path: Path) -> None:
     """`rl.prompt_filter` end to end: stage 1 samples the SFT model on every RL prompt, keeps those
     whose task verdicts differ, and both stages train on them (stage 2 reads stage 1's file)."""
-    src = pipeline[0]
-    run = tmp_path / "run"
-    (run / "stages").mkdir(parents=True)
-    for d in ("data", "base", "sft", "prmu"):
-        shutil.copytree(src / d, run / d)
-    for m in ("data", "sft", "prmu"):
-        shutil.copy(src / "stages" / f"{m}.json", run / "stages" / f"{m}.json")
+    run = _copy_upstream_of_rl(pipeline[0], tmp_path / "run")
     cfg = load_recipe_config("tiny-cpu", [f"run.output_dir={run}", *SHRINK, "rl.prompt_filter.samples=4",
                                           "rl.prompt_filter.temperature=1.0"])
     out = run_recipe(cfg, "rl", progress=False)["rl"]

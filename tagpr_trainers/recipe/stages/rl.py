@@ -202,14 +202,10 @@ def run_stage(ctx: RunContext, which: str) -> dict[str, Any]:
         batch = next(iter(trainer.get_train_dataloader()))
         inputs = trainer._prepare_inputs(batch)  # one rollout + scoring, no optimizer step
         out["one_batch_completions"] = int(inputs["completion_ids"].shape[0])
-        pf = ctx.cfg.rl.prompt_filter
-        if pf.samples and which == "rl1":  # the filter's sampling and its component on one batch's prompts
-            from tagpr_trainers.recipe.stages.rl_filter import informative, sample_verdicts
+        if ctx.cfg.rl.prompt_filter.samples and which == "rl1":  # the filter's sampling on one batch's prompts
+            from tagpr_trainers.recipe.stages.rl_filter import informative, run_verdicts
 
-            st = ctx.cfg.rl.stage1
-            groups = sample_verdicts(trainer.model, trainer.processing_class, rows[:need], reward, pf.samples,
-                                     pf.temperature or st.temperature, st.max_completion_length, pf.component,
-                                     pf.batch_size, ctx.cfg.run.seed)
+            groups = run_verdicts(ctx, trainer.model, trainer.processing_class, rows[:need], reward)
             out["prompt_filter_one_batch"] = {"prompts": len(groups), "kept": sum(informative(groups))}
         return out
     trainer = build_trainer(ctx, which, init, reward, rows)

@@ -21,16 +21,16 @@ them, and ``--force`` on ``rl`` samples anew.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from tagpr_trainers.recipe.checkpoints import atomic_write_json, atomic_write_text
+from tagpr_rewards.files import atomic_write_jsonl, read_jsonl
+from tagpr_trainers.recipe.checkpoints import atomic_write_json
 from tagpr_trainers.recipe.context import RunContext
 
-__all__ = ["SCORE", "informative", "pass_rates", "prompt_pool", "sample_verdicts"]
+__all__ = ["SCORE", "informative", "pass_rates", "prompt_pool", "run_verdicts", "sample_verdicts"]
 
 logger = logging.getLogger("tagpr_trainers.recipe")
 
@@ -104,6 +104,16 @@ def sample_verdicts(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], 
     return out
 
 
+def run_verdicts(ctx: RunContext, model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]],
+                 reward: Any) -> list[list[float | None]]:
+    """:func:`sample_verdicts` with the run's ``rl.prompt_filter`` settings (temperature and
+    completion length default to stage 1's) and seed."""
+    pf, st = ctx.cfg.rl.prompt_filter, ctx.cfg.rl.stage1
+    temperature = pf.temperature if pf.temperature is not None else st.temperature
+    return sample_verdicts(model, tokenizer, rows, reward, pf.samples, temperature, st.max_completion_length,
+                           pf.component, pf.batch_size, ctx.cfg.run.seed)
+
+
 def prompt_pool(ctx: RunContext, rows: list[dict[str, Any]], reward: Any) -> list[dict[str, Any]]:
     """The RL prompts both stages draw from: ``rows`` itself when ``rl.prompt_filter.samples``
     is 0, else the kept ones (sampled once by stage 1 and written to ``rl1/prompts.jsonl``; a
@@ -113,15 +123,13 @@ def prompt_pool(ctx: RunContext, rows: list[dict[str, Any]], reward: Any) -> lis
         return rows
     path, report_path = ctx.path("rl1_prompts"), ctx.path("rl1_prompt_filter")
     if path.is_file():
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return read_jsonl(path, hint=f"delete {path} and rerun `tagpr-train rl --force …`")
     from tagpr_trainers.recipe.stages.common import load_policy
 
     st = ctx.cfg.rl.stage1
     model, tok = load_policy(str(ctx.path("sft_model")), ctx, training=False)
     model.to(ctx.device).eval()
-    groups = sample_verdicts(model, tok, rows, reward, pf.samples,
-                             pf.temperature if pf.temperature is not None else st.temperature,
-                             st.max_completion_length, pf.component, pf.batch_size, ctx.cfg.run.seed)
+    groups = run_verdicts(ctx, model, tok, rows, reward)
     keep = informative(groups)
     kept = [r for r, k in zip(rows, keep) if k]
     rates = pass_rates(groups)
@@ -137,5 +145,5 @@ def prompt_pool(ctx: RunContext, rows: list[dict[str, Any]], reward: Any) -> lis
                          f"than one step's {need}: raise data.rl_fraction or rl.prompt_filter.samples, or set "
                          "rl.prompt_filter.samples=0 to train on every prompt")
     atomic_write_json(report_path, report)
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+    atomic_write_jsonl(path, kept)
     return kept
