@@ -100,6 +100,15 @@ def test_arm_links_the_shared_stages(tmp_path: Path) -> None:
     _link_arm(main, no_tags, from_direct=True)  # RL from the direct-answer model
     assert (no_tags / "sft").resolve() == (main / "direct").resolve()
     assert not (no_tags / "rl1").exists() and not (no_tags / "stages" / "rl1.json").exists()
+    # a refiltered stage-2 pool is the main run's for an arm that changes stage 2 alone, never for no-tags
+    (main / "rl2").mkdir()
+    (main / "rl2" / "prompts.jsonl").write_text('{"id": "7"}\n')
+    _link_arm(main, main / "arm-no-prmu", stage2_only=True)
+    assert (main / "arm-no-prmu" / "rl2" / "prompts.jsonl").read_text() == '{"id": "7"}\n'
+    assert not (main / "arm-no-prmu" / "rl2").is_symlink()  # the arm's stage 2 writes its own model there
+    assert not (arm / "rl2").exists() and not (no_tags / "rl2").exists()
+    _link_arm(main, no_tags, from_direct=True, stage2_only=True)
+    assert not (no_tags / "rl2").exists()
 
 
 def test_stats_helpers() -> None:

@@ -194,3 +194,18 @@ def test_rl_on_the_filtered_prompts(pipeline: tuple[Path, str], tmp_path: Path) 
     assert report["prompts"] == len(rows) and report["kept"] == len(kept) == out["rl1"]["prompts"] == out["rl2"]["prompts"]
     assert 2 <= len(kept) < len(rows) and all(r in rows for r in kept), report
     assert out["rl1"]["steps"] == 2 and out["rl2"]["steps"] == 2
+    # refilter (stage 1 does not depend on it): a stage 2 run anew from the finished stage 1, whose
+    # model samples every prompt
+    import shutil
+
+    shutil.rmtree(run / "rl2")
+    for marker in ("rl2.json", "rl2.started.json", "rl.json", "rl.started.json"):
+        (run / "stages" / marker).unlink(missing_ok=True)
+    again = run_recipe(load_recipe_config("tiny-cpu", [f"run.output_dir={run}", *SHRINK, "rl.prompt_filter.samples=4",
+                                                       "rl.prompt_filter.temperature=1.0",
+                                                       "rl.prompt_filter.refilter=true"]), "rl", progress=False)["rl"]
+    assert "rl1" not in again and again["rl2"]["steps"] == 2
+    report2 = json.loads((run / "rl2" / "prompt_filter.json").read_text())
+    kept2 = [json.loads(line) for line in (run / "rl2" / "prompts.jsonl").read_text().splitlines()]
+    assert report2["sampled_by"] == "rl1" and report2["prompts"] == len(rows), report2
+    assert again["rl2"]["prompts"] == report2["kept"] == len(kept2) and all(r in rows for r in kept2)

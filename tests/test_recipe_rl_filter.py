@@ -91,6 +91,25 @@ def test_the_pool_keeps_the_groups_that_differ_and_a_rerun_reads_it_back(tmp_pat
     assert not (tmp_path / "off" / "rl1").exists()
 
 
+def test_a_refilter_samples_every_prompt_with_the_stage1_model(tmp_path: Path, tiny_policy: Path) -> None:
+    import shutil
+
+    shutil.copytree(tiny_policy, tmp_path / "rl1" / "model")  # no SFT model: stage 2 must not sample from it
+    rows = _rows(12)
+    (tmp_path / "rl1" / "prompts.jsonl").write_text(json.dumps(rows[1]) + "\n")  # what stage 1 kept
+    over = ("rl.prompt_filter.samples=4", "rl.prompt_filter.component=parity", "rl.prompt_filter.temperature=1.0",
+            "rl.stage2.batch_size=4", "rl.stage2.num_generations=2")
+    assert prompt_pool(_ctx(tmp_path, *over), rows, ParityOfLength(), "rl2") == [rows[1]]  # default: stage 1's
+    ctx = _ctx(tmp_path, *over, "rl.prompt_filter.refilter=true")
+    assert prompt_pool(ctx, rows, ParityOfLength(), "rl1") == [rows[1]]  # stage 1 is not refiltered
+    kept = prompt_pool(ctx, rows, ParityOfLength(), "rl2")
+    report = json.loads(ctx.path("rl2_prompt_filter").read_text())
+    assert report["stage"] == "rl2" and report["sampled_by"] == "rl1" and report["prompts"] == 12
+    assert len(kept) == report["kept"] >= 2 and all(int(r["id"]) % 2 == 1 for r in kept), report
+    assert [json.loads(line) for line in ctx.path("rl2_prompts").read_text().splitlines()] == kept
+    assert json.loads(ctx.path("rl1_prompts").read_text()) == rows[1]  # stage 1's file untouched
+
+
 def test_a_filter_that_keeps_too_few_prompts_says_what_to_change(tmp_path: Path, tiny_policy: Path) -> None:
     import shutil
 
@@ -111,6 +130,12 @@ def test_the_filter_is_an_input_of_rl_only_when_on() -> None:
     assert on["rl.prompt_filter.samples"] == 8 and on["rl.prompt_filter.component"] == "base/task"
     assert not any(k.startswith("rl.prompt_filter") for k in stage_inputs(
         load_recipe_config("tiny-cpu", ["rl.prompt_filter.samples=8"]), "sft"))
+    # the refilter is stage 2's input alone, and only when on (runs from before it keep their fingerprint)
+    re = load_recipe_config("tiny-cpu", ["rl.prompt_filter.samples=8", "rl.prompt_filter.refilter=true"])
+    assert stage_inputs(re, "rl2")["rl.prompt_filter.refilter"] is True and stage_inputs(re, "eval")[
+        "rl.prompt_filter.refilter"] is True
+    assert stage_inputs(re, "rl1") == stage_inputs(load_recipe_config("tiny-cpu", ["rl.prompt_filter.samples=8"]), "rl1")
+    assert "rl.prompt_filter.refilter" not in on
     for bad, msg in (("samples=1", "samples must be 0"), ("temperature=0", "temperature must be > 0"),
                      ("batch_size=0", "batch_size must be >= 1")):
         with pytest.raises(RecipeConfigError, match=f"rl.prompt_filter.{msg}"):

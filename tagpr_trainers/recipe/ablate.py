@@ -53,9 +53,12 @@ _SHARED_MARKERS = ("data", "sft", "prmu", "rl1")
 MODELS = ("baseline", "direct", "sft", "rl1", "rl2")
 
 
-def _link_arm(main: Path, arm: Path, from_direct: bool = False) -> None:
+def _link_arm(main: Path, arm: Path, from_direct: bool = False, stage2_only: bool = False) -> None:
     """Link the main run's finished stages into ``arm`` (``from_direct``: its ``sft`` is the
-    direct-answer model and RL stage 1 is the arm's own)."""
+    direct-answer model and RL stage 1 is the arm's own). ``stage2_only`` (the arm changes
+    nothing but ``rl.stage2.*``): stage 2's refiltered prompts (``rl.prompt_filter.refilter``)
+    are the main run's too, sampled by the same stage-1 model under the same stage-1 reward,
+    so they are copied instead of sampled again."""
     (arm / "stages").mkdir(parents=True, exist_ok=True)
     dirs = {d: d for d in _SHARED_DIRS}
     markers = list(_SHARED_MARKERS)
@@ -70,6 +73,12 @@ def _link_arm(main: Path, arm: Path, from_direct: bool = False) -> None:
         src, dst = main / "stages" / f"{m}.json", arm / "stages" / f"{m}.json"
         if src.is_file() and not dst.exists():
             dst.write_bytes(src.read_bytes())
+    if stage2_only and not from_direct:
+        for name in ("prompts.jsonl", "prompt_filter.json"):
+            src, dst = main / "rl2" / name, arm / "rl2" / name
+            if src.is_file() and not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_bytes(src.read_bytes())
 
 
 def run_ablation(config: str, overrides: Sequence[str], seeds: Sequence[int], output: str | Path,
@@ -93,7 +102,8 @@ def run_ablation(config: str, overrides: Sequence[str], seeds: Sequence[int], ou
         run_recipe(cfg, "all", progress=progress)
         for name in chosen:
             arm = main / f"arm-{name}"
-            _link_arm(main, arm, from_direct=name in _FROM_DIRECT)
+            _link_arm(main, arm, from_direct=name in _FROM_DIRECT,
+                      stage2_only=all(o.startswith("rl.stage2.") for o in ARMS[name]))
             arm_overrides = [o.replace("{task}", cfg.data.tasks[0]).replace("{schema}", cfg.data.schema)
                              for o in ARMS[name]]
             acfg = load_recipe_config(config, [*overrides, *arm_overrides, f"run.seed={seed}",

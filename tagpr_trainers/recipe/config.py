@@ -395,7 +395,8 @@ class PromptFilterConfig:
 
     Before stage 1 the SFT model samples ``samples`` completions of every RL prompt; a prompt is
     kept when stage 1's reward component ``component`` differs among them (a group GRPO can
-    learn from). Both stages draw from the kept prompts.
+    learn from). Stage 2 draws from the same prompts, or with ``refilter`` from its own: the
+    stage-1 model samples every RL prompt anew and stage 2 keeps those it still finds informative.
 
     Attributes:
         samples: completions per prompt; 0 (default) keeps every prompt.
@@ -404,12 +405,15 @@ class PromptFilterConfig:
             reward that is a task reward alone).
         temperature: sampling temperature (``null``: stage 1's).
         batch_size: prompts per ``generate`` call.
+        refilter: filter again before stage 2, with the stage-1 model over every RL prompt
+            (another pass of sampling; default: stage 2 reuses stage 1's kept prompts).
     """
 
     samples: int = 0
     component: str = "base/task"
     temperature: float | None = None
     batch_size: int = 16
+    refilter: bool = False
 
 
 @dataclass

@@ -54,6 +54,8 @@ _PATHS = {
     "rl1_prompt_filter": "rl1/prompt_filter.json",
     "rl2_model": "rl2/model",
     "rl2_trainer": "rl2/trainer",
+    "rl2_prompts": "rl2/prompts.jsonl",
+    "rl2_prompt_filter": "rl2/prompt_filter.json",
     "eval": "eval",
     "plots": "plots",
 }
@@ -84,7 +86,7 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
 #: run's checkpoints (before 2026-12-06 ``--force`` on ``rl`` resumed the last run's GRPO checkpoint).
 RESUME_STATE: dict[str, tuple[str, ...]] = {
     # the tiny base is built (and pretrained) by the sft stage from its inputs: --force rebuilds it too
-    "sft": ("base_model", "sft_trainer", "direct_trainer"), "prmu": ("prmu_model",), "rl1": ("rl1_trainer", "rl1_prompts", "rl1_prompt_filter"), "rl2": ("rl2_trainer",),
+    "sft": ("base_model", "sft_trainer", "direct_trainer"), "prmu": ("prmu_model",), "rl1": ("rl1_trainer", "rl1_prompts", "rl1_prompt_filter"), "rl2": ("rl2_trainer", "rl2_prompts", "rl2_prompt_filter"),
 }
 
 
@@ -128,13 +130,14 @@ def stage_inputs(cfg: RecipeConfig, stage: str) -> dict[str, Any]:
 
     flat = _flatten(dataclasses.asdict(cfg))
     keep = STAGE_INPUTS[stage]
-    # an empty trl_args and a prompt filter that is off (both newer than some runs) leave the
-    # fingerprint as it was
+    # an empty trl_args, a prompt filter that is off and one that does not refilter (all newer
+    # than some runs) leave the fingerprint as it was; stage 1 never depends on the refilter
     filter_off = flat.get("rl.prompt_filter.samples") == 0
     return {k: v for k, v in sorted(flat.items())
             if any(k == p or (p.endswith(".") and k.startswith(p)) for p in keep)
             and not (k.endswith(".trl_args") and v == {})
-            and not (filter_off and k.startswith("rl.prompt_filter."))}
+            and not (filter_off and k.startswith("rl.prompt_filter."))
+            and not (k == "rl.prompt_filter.refilter" and (not v or "rl.stage2." not in keep))}
 
 
 def fingerprint(inputs: dict[str, Any]) -> str:

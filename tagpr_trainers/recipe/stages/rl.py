@@ -176,8 +176,8 @@ def run_stage(ctx: RunContext, which: str) -> dict[str, Any]:
     if not ctx.dry_run and ctx.cfg.rl.prompt_filter.samples:
         from tagpr_trainers.recipe.stages.rl_filter import prompt_pool
 
-        # stage 1's reward judges the groups; stage 2 reads the prompts stage 1 kept
-        rows = prompt_pool(ctx, rows, reward if which == "rl1" else build_reward(ctx, "rl1"))
+        # stage 1's reward judges the groups; stage 2 reads the prompts stage 1 kept (or refilters)
+        rows = prompt_pool(ctx, rows, reward if which == "rl1" else build_reward(ctx, "rl1"), which)
     import yaml
 
     atomic_write_text(ctx.path(f"{which}_model").parent / "reward.yaml", yaml.safe_dump(node, sort_keys=False))

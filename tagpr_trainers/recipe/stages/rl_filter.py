@@ -5,13 +5,16 @@ completions all get the same verdict (all right or all wrong) gives no gradient.
 the SFT model samples ``samples`` completions of every RL prompt at stage 1's temperature; stage
 1's reward scores them, and a prompt is kept when the reward component ``component`` (default
 ``base/task``, the task verdict of the ``stage1`` preset; ``score``: the reward's total) differs
-inside its group. Both stages then draw their prompts from the kept ones. This is the offline form of DAPO's dynamic sampling
+inside its group. Both stages then draw their prompts from the kept ones; with ``refilter``, stage
+2 draws from its own: the stage-1 model samples every RL prompt anew (stage 1 has learnt some of
+the prompts it was given, and may now get right sometimes what the SFT model always got wrong).
+This is the offline form of DAPO's dynamic sampling
 (Yu et al. 2025, which refills each batch online) and of the pass-rate filtering of recent
 reasoning-RL recipes; the settings and the rule are ours.
 
-The kept prompts are written to ``RUN_DIR/rl1/prompts.jsonl`` with a report
-(``rl1/prompt_filter.json``: how many kept, the histogram of pass rates); a resumed stage reuses
-them, and ``--force`` on ``rl`` samples anew.
+The kept prompts are written to ``RUN_DIR/rl1/prompts.jsonl`` (``rl2/`` for a refilter) with a
+report (``prompt_filter.json`` beside it: how many kept, the histogram of pass rates); a resumed
+stage reuses them, and ``--force`` on ``rl`` samples anew.
 
 >>> informative([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0], [0.0, None, 0.0]])
 [True, False, False]
@@ -114,36 +117,42 @@ def run_verdicts(ctx: RunContext, model: Any, tokenizer: Any, rows: Sequence[dic
                            pf.component, pf.batch_size, ctx.cfg.run.seed)
 
 
-def prompt_pool(ctx: RunContext, rows: list[dict[str, Any]], reward: Any) -> list[dict[str, Any]]:
-    """The RL prompts both stages draw from: ``rows`` itself when ``rl.prompt_filter.samples``
-    is 0, else the kept ones (sampled once by stage 1 and written to ``rl1/prompts.jsonl``; a
-    later call, stage 2's or a resumed stage 1's, reads that file)."""
+def prompt_pool(ctx: RunContext, rows: list[dict[str, Any]], reward: Any, which: str = "rl1") -> list[dict[str, Any]]:
+    """The RL prompts stage ``which`` draws from: ``rows`` itself when ``rl.prompt_filter.samples``
+    is 0, else the kept ones. Stage 1's are sampled from the SFT model and written to
+    ``rl1/prompts.jsonl``; stage 2 reads that file, or with ``rl.prompt_filter.refilter`` samples
+    ``rows`` from the stage-1 model into ``rl2/prompts.jsonl``. A resumed stage reads its file
+    back. ``reward`` is stage 1's (its component judges the groups)."""
     pf = ctx.cfg.rl.prompt_filter
     if pf.samples == 0:
         return rows
-    path, report_path = ctx.path("rl1_prompts"), ctx.path("rl1_prompt_filter")
+    own = "rl2" if which == "rl2" and pf.refilter else "rl1"
+    path, report_path = ctx.path(f"{own}_prompts"), ctx.path(f"{own}_prompt_filter")
     if path.is_file():
         return read_jsonl(path, hint=f"delete {path} and rerun `tagpr-train rl --force …`")
     from tagpr_trainers.recipe.stages.common import load_policy
 
-    st = ctx.cfg.rl.stage1
-    model, tok = load_policy(str(ctx.path("sft_model")), ctx, training=False)
+    st = ctx.cfg.rl.stage1 if own == "rl1" else ctx.cfg.rl.stage2
+    sampler = "sft_model" if own == "rl1" else "rl1_model"
+    model, tok = load_policy(str(ctx.path(sampler)), ctx, training=False)
     model.to(ctx.device).eval()
     groups = run_verdicts(ctx, model, tok, rows, reward)
     keep = informative(groups)
     kept = [r for r, k in zip(rows, keep) if k]
     rates = pass_rates(groups)
     need = max(1, st.batch_size // st.num_generations)
-    report = {"prompts": len(rows), "kept": len(kept), "samples": pf.samples, "component": pf.component,
+    report = {"stage": own, "sampled_by": sampler.removesuffix("_model"), "prompts": len(rows), "kept": len(kept),
+              "samples": pf.samples, "component": pf.component,
               "all_right": sum(1 for r, k in zip(rates, keep) if not k and r >= 1.0),
               "all_wrong": sum(1 for r, k in zip(rates, keep) if not k and r < 1.0),
               "pass_rate_histogram": {f"{r:.3f}": n for r, n in sorted(Counter(rates).items())}}
-    logger.info("rl.prompt_filter: kept %d of %d RL prompts (%d all right, %d all wrong in %d samples)",
-                len(kept), len(rows), report["all_right"], report["all_wrong"], pf.samples)
+    logger.info("rl.prompt_filter (%s, sampled by %s): kept %d of %d RL prompts (%d all right, %d all wrong in %d "
+                "samples)", own, report["sampled_by"], len(kept), len(rows), report["all_right"],
+                report["all_wrong"], pf.samples)
     if len(kept) < need:
-        raise ValueError(f"rl.prompt_filter kept {len(kept)} of {len(rows)} RL prompts ({ctx.path('rl_data')}), fewer "
-                         f"than one step's {need}: raise data.rl_fraction or rl.prompt_filter.samples, or set "
-                         "rl.prompt_filter.samples=0 to train on every prompt")
+        raise ValueError(f"rl.prompt_filter kept {len(kept)} of {len(rows)} RL prompts ({ctx.path('rl_data')}) for "
+                         f"{own}, fewer than one step's {need}: raise data.rl_fraction or rl.prompt_filter.samples, "
+                         "or set rl.prompt_filter.samples=0 to train on every prompt")
     atomic_write_json(report_path, report)
     atomic_write_jsonl(path, kept)
     return kept
