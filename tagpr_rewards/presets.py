@@ -92,7 +92,7 @@ def format_credit_reward(schema: str = "personalization-9") -> Reward:
 
 
 def stage1(task: str, schema: str = "personalization-9", format_credit: float = 0.0, recall: float = 0.0,
-           **task_kwargs: Any) -> Reward:
+           consistency: float = 0.0, **task_kwargs: Any) -> Reward:
     """Stage-1 preset: ``R = R_base`` (format-gated task reward).
 
     ``format_credit`` (OUR option, default 0 = the paper's form): adds ``format_credit ·
@@ -101,25 +101,30 @@ def stage1(task: str, schema: str = "personalization-9", format_credit: float = 
     ``recall`` (OUR option, default 0): adds ``recall · R_recall`` (child ``recall``,
     :class:`~tagpr_rewards.recall.RecallGroundingReward`), how faithfully the recall step quotes
     the history items the prompt shows; it needs the ``profile`` column.
+    ``consistency`` (OUR option, default 0): adds ``consistency · R_consistency`` (child
+    ``consistency``, :class:`~tagpr_rewards.consistency.StepConsistencyReward`), whether the
+    chain's later steps follow its own listing.
 
     >>> r = stage1("LaMP-2", schema="think-answer", format_credit=0.5)
     >>> [round(s, 3) for s in r(["no tags", "an answer"], references=["x", "x"]).scores]
     [0.0, 0.135]
     """
     children: dict[str, tuple[Reward, float]] = {"base": (base_reward(task, schema, **task_kwargs), 1.0)}
-    _add_shaping(children, task, schema, format_credit, recall)
+    _add_shaping(children, task, schema, format_credit, recall, consistency)
     return WeightedSum(children, name="stage1")
 
 
 def _add_shaping(children: dict[str, tuple[Reward, float]], task: str, schema: str, format_credit: float,
-                 recall: float) -> None:
-    for key, weight in (("format_credit", format_credit), ("recall", recall)):
+                 recall: float, consistency: float = 0.0) -> None:
+    for key, weight in (("format_credit", format_credit), ("recall", recall), ("consistency", consistency)):
         if weight < 0:
             raise ValueError(f"{key} must be >= 0, got {weight}")
     if format_credit:
         children["format_credit"] = (format_credit_reward(schema), float(format_credit))
     if recall:
         children["recall"] = (build_reward("recall_grounding", task=task, schema=schema), float(recall))
+    if consistency:
+        children["consistency"] = (build_reward("step_consistency", schema=schema), float(consistency))
 
 
 def stage2(
@@ -133,13 +138,14 @@ def stage2(
     max_chars: int | None = None,
     format_credit: float = 0.0,
     recall: float = 0.0,
+    consistency: float = 0.0,
     **task_kwargs: Any,
 ) -> Reward:
     """Stage-2 preset: ``R = α·R_base + β·R_tag + γ·R_PRMU``.
 
     ``prmu`` is any reward (normally :class:`tagpr_rewards.prmu.PRMUReward`); without one the
-    PRMU term is left out and the composite is ``α·R_base + β·R_tag``. ``format_credit`` and
-    ``recall``: see :func:`stage1`.
+    PRMU term is left out and the composite is ``α·R_base + β·R_tag``. ``format_credit``,
+    ``recall`` and ``consistency``: see :func:`stage1`.
     """
     children: dict[str, tuple[Reward, float]] = {
         "base": (base_reward(task, schema, **task_kwargs), alpha),
@@ -147,15 +153,15 @@ def stage2(
     }
     if prmu is not None:
         children["prmu"] = (prmu, gamma)
-    _add_shaping(children, task, schema, format_credit, recall)
+    _add_shaping(children, task, schema, format_credit, recall, consistency)
     return WeightedSum(children, name="stage2")
 
 
 PRESETS: dict[str, Callable[..., Reward]] = {"stage1": stage1, "stage2": stage2}
 _PRESET_KEYS = {
-    "stage1": {"preset", "task", "schema", "lenient", "rouge", "format_credit", "recall"},
+    "stage1": {"preset", "task", "schema", "lenient", "rouge", "format_credit", "recall", "consistency"},
     "stage2": {"preset", "task", "schema", "alpha", "beta", "gamma", "tag_weights", "max_chars",
-               "prmu", "lenient", "rouge", "format_credit", "recall"},
+               "prmu", "lenient", "rouge", "format_credit", "recall", "consistency"},
 }
 
 
@@ -300,7 +306,7 @@ def check_config(config: Mapping[str, Any], source: str = "<config>") -> None:
     >>> check_config({"preset": "stage1", "task": "LaMP-2", "gamma": 9}, source="rl.stage1.reward")
     Traceback (most recent call last):
     ...
-    ValueError: rl.stage1.reward: unknown key for preset 'stage1' 'gamma' (known: format_credit, lenient, preset, recall, rouge, schema, task)
+    ValueError: rl.stage1.reward: unknown key for preset 'stage1' 'gamma' (known: consistency, format_credit, lenient, preset, recall, rouge, schema, task)
     >>> check_config({"preset": "stage2", "task": "LaMP-2", "prmu": {"checkpoint": "x", "normalise": "group"}})
     Traceback (most recent call last):
     ...

@@ -77,7 +77,7 @@ def build_reward(name: str, **kwargs: Any) -> Any:
 
 
 _BUILTIN_MODULES = ("tagpr_rewards.combinators", "tagpr_rewards.tags", "tagpr_rewards.task_rewards",
-                    "tagpr_rewards.recall")
+                    "tagpr_rewards.recall", "tagpr_rewards.consistency")
 _LAZY.setdefault("prmu", "tagpr_rewards.prmu.reward:PRMUReward")
 
 
