@@ -2,10 +2,11 @@
 
 The TagPR paper does not describe one. A listing chain (the template teacher's, docs/recipe.md)
 lists the history as ``key -> "value"`` pairs, names the query's key, quotes the values listed
-under that key (the *habit*), then answers with their most common one. On the tiny models the
-listing is right for 92-100% of the questions, but the habit step quotes exactly the listed
-values of the named key for only 17-33% of them, and the answer follows the listing's own vote for
-72-85% (the chain audit, :mod:`tagpr_trainers.data_pipeline.listing_audit`). This reward checks
+under that key (the *habit*), then answers with their most common one. On the pretrained tiny
+models the listing usually copies the tags right, but the habit step quotes exactly the listed
+values of the named key for only 18-36% of the questions (the chain audit,
+:mod:`tagpr_trainers.data_pipeline.listing_audit`, measures the same step). As a reward term it
+moves that step without moving accuracy (docs/recipe.md, "Nor does a step-consistency term"). This reward checks
 each step against the steps before it, in the completion alone — no label, nothing the prompt
 does not show:
 
