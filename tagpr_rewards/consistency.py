@@ -46,12 +46,12 @@ from tagpr_rewards.tags import batch_parses, load_schema
 
 __all__ = ["StepConsistencyReward", "listed_pairs"]
 
-_PAIR = re.compile(r'([^\s;:,]+) -> "([^"]*)"')
+_PAIR = re.compile(r'([^\s;:]+) -> "([^"]*)"')
 _WORD = re.compile(r"[\w-]+")
 
 
 def listed_pairs(text: str) -> list[tuple[str, str]]:
-    """The ``key -> "value"`` pairs of ``text``, in order.
+    """The ``key -> "value"`` pairs of ``text``, in order (the chain audit reads listings with it too).
 
     >>> listed_pairs('items: space -> "sci-fi"; family -> "comedy".')
     [('space', 'sci-fi'), ('family', 'comedy')]

@@ -45,6 +45,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from tagpr_rewards.consistency import listed_pairs
+
 __all__ = ["AUDIT_FIELDS", "audit_listing", "audit_table", "audits_run", "listing_vote"]
 
 #: the rates :func:`audit_listing` reports, in table order, with their table labels
@@ -62,7 +64,6 @@ AUDIT_FIELDS = {
 }
 
 _ITEM = re.compile(r'the tag for the movie: "(.*?)" is "(.*?)" ')
-_LISTED = re.compile(r'([^\s;:]+) -> "([^"]*)"')
 _QUERY = re.compile(r"is about ([^\s.]+)\.")
 _HABIT = re.compile(r"habit for ([^\s:]+): (.*?)(?:\.\s*<|\.?$)", re.S)
 
@@ -125,7 +126,7 @@ def audit_listing(samples: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         out = str(s.get("raw_output") or "")
         gold, answer = s.get("gold"), s.get("answer")
         first = next((ln for ln in re.split(r"</[^>]+>", out) if ' -> "' in ln), "")
-        listed = _LISTED.findall(first)
+        listed = listed_pairs(first)
         m = _QUERY.search(out)
         named = m.group(1) if m else None
         rule = listing_vote(shown, topic)
