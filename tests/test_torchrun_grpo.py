@@ -63,10 +63,16 @@ with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:
     json.dump({"world": int(os.environ["WORLD_SIZE"]), "calls": seen,
                "log_history": trainer.state.log_history}, fh)
 # leave the gloo group as PyTorch asks: a process that exits with its group alive can abort in
-# teardown ("terminate called without an active exception", seen once on a loaded machine)
+# teardown ("terminate called without an active exception", seen once on a loaded machine) ...
 if torch.distributed.is_initialized():
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()
+# ... and skip the interpreter's teardown too: with the group destroyed, rank 1 still aborted there
+# once more on a loaded machine (2026-12-07; both ranks' results already written). What this test
+# checks is written above; a C++ destructor's race at exit is PyTorch's, not the adapter's
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(0)
 '''
 
 
