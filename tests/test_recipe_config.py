@@ -69,6 +69,8 @@ def test_overrides_apply_with_types() -> None:
         ("rl.stage2.trl_args={beta: 0.1}", "rl.stage2.trl_args.beta: set by the stage itself"),
         ("sft.trl_args={adam_beta: 0.95}", "sft.trl_args.adam_beta: not a trl.SFTConfig field.*did you mean"),
         ("sft.trl_args={learning_rate: 0.1}", "sft.trl_args.learning_rate: set by the stage itself"),
+        ("sft.trl_args={activation_checkpointing: true}", "sft.trl_args.activation_checkpointing: set by the stage"),
+        ("rl.stage1.trl_args={activation_checkpointing: true}", "activation_checkpointing: set by the stage itself"),
     ],
 )
 def test_bad_overrides_are_errors(override: str, match: str) -> None:

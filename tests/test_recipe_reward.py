@@ -114,6 +114,32 @@ def test_trl_args_reach_grpo_config(tmp_path: Path) -> None:
     assert trainer.args.learning_rate == ctx.cfg.rl.stage1.learning_rate  # the stage's own keys still apply
 
 
+@pytest.mark.integration
+@pytest.mark.parametrize("flag", [False, True])
+def test_stages_set_checkpointing_without_the_deprecated_name(tmp_path: Path, flag: bool) -> None:
+    """``gradient_checkpointing`` in our config reaches both TRL configs under the name the installed
+    transformers takes, so a run is not told (FutureWarning) to rename a key it cannot see."""
+    import warnings
+
+    from tagpr_eval.tiny_model import build_tiny_model
+    from tagpr_trainers.recipe.stages import sft
+    from tagpr_trainers.recipe.stages.rl import build_reward, build_trainer
+
+    value = str(flag).lower()
+    ctx = ctx_for(tmp_path, "rl.stage1.batch_size=4", "rl.stage1.num_generations=2",
+                  f"rl.stage1.gradient_checkpointing={value}", f"sft.gradient_checkpointing={value}")
+    model_dir = build_tiny_model(tmp_path / "model", vocab_size=400, hidden_size=32, num_layers=2)
+    rows = [{"prompt": r["prompt"], "completion": [{"role": "assistant", "content": "<answer>comedy</answer>"}]}
+            for r in tiny_rows()]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        grpo = build_trainer(ctx, "rl1", str(model_dir), build_reward(ctx, "rl1"), tiny_rows())
+        sft_trainer = sft.build_trainer(ctx, rows, str(model_dir))
+    assert grpo.args.gradient_checkpointing is flag and sft_trainer.args.gradient_checkpointing is flag
+    renames = [str(w.message) for w in seen if "`gradient_checkpointing` is deprecated" in str(w.message)]
+    assert renames == []
+
+
 def test_the_shipped_stages_score_the_recall_against_the_prompt(tmp_path: Path) -> None:
     from tagpr_trainers.recipe.stages.rl import build_reward
 

@@ -350,7 +350,7 @@ class RLStageConfig:
 GRPO_OWN_ARGS = frozenset({
     "output_dir", "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_generations",
     "max_completion_length", "temperature", "beta", "max_steps", "logging_steps", "save_steps", "save_total_limit",
-    "remove_unused_columns", "gradient_checkpointing", "report_to", "seed", "dataloader_num_workers",
+    "remove_unused_columns", "gradient_checkpointing", "activation_checkpointing", "report_to", "seed", "dataloader_num_workers",
     "disable_tqdm", "use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "bf16", "fp16", "use_cpu"})
 
 
@@ -359,8 +359,8 @@ SFT_OWN_ARGS = frozenset({
     "output_dir", "num_train_epochs", "max_steps", "learning_rate", "per_device_train_batch_size",
     "gradient_accumulation_steps", "max_length", "warmup_steps", "warmup_ratio", "weight_decay",
     "lr_scheduler_type", "logging_steps", "save_steps", "save_total_limit", "completion_only_loss",
-    "gradient_checkpointing", "report_to", "seed", "dataloader_num_workers", "disable_tqdm", "bf16", "fp16",
-    "use_cpu"})
+    "gradient_checkpointing", "activation_checkpointing", "report_to", "seed", "dataloader_num_workers",
+    "disable_tqdm", "bf16", "fp16", "use_cpu"})
 
 
 def check_trl_args(args: Mapping[str, Any], source: str, trainer: str = "GRPOConfig") -> None:

@@ -11,7 +11,7 @@ from tagpr_rewards.files import read_jsonl as _read_jsonl
 from tagpr_trainers.recipe.checkpoints import atomic_write_json, publish_dir, staging_dir
 from tagpr_trainers.recipe.context import RunContext
 
-__all__ = ["LOG_HISTORY", "ensure_base_model", "load_policy", "model_available", "read_jsonl", "read_log_history",
+__all__ = ["LOG_HISTORY", "checkpointing_kwargs", "ensure_base_model", "load_policy", "model_available", "read_jsonl", "read_log_history",
            "save_log_history", "tokenizer_corpus"]
 
 logger = logging.getLogger("tagpr_trainers.recipe")
@@ -23,6 +23,28 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     if not p.is_file():
         raise FileNotFoundError(f"{p} not found; run the stage that writes it first (tagpr-train data --config …)")
     return _read_jsonl(p, hint="delete the file and rerun the data stage")
+
+
+def checkpointing_kwargs(config_cls: type, enabled: bool) -> dict[str, Any]:
+    """The keyword that switches activation (gradient) checkpointing on or off in a TRL config.
+
+    transformers 5.x renamed ``gradient_checkpointing`` to ``activation_checkpointing`` and warns
+    (FutureWarning) whenever only the old name is set, as TRL's configs do by default; older
+    releases (the floor we allow, 4.56) know only the old name. Setting the name the installed
+    ``config_cls`` has keeps the flag's meaning on both and the warning out of every run.
+
+    >>> import dataclasses
+    >>> @dataclasses.dataclass
+    ... class Old:
+    ...     gradient_checkpointing: bool = False
+    >>> checkpointing_kwargs(Old, True)
+    {'gradient_checkpointing': True}
+    """
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(config_cls)} if dataclasses.is_dataclass(config_cls) else set()
+    key = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    return {key: bool(enabled)}
 
 
 def tokenizer_corpus(rows: Iterable[dict[str, Any]], max_rows: int = 400) -> list[str]:

@@ -23,6 +23,7 @@ from tagpr_trainers.recipe.checkpoints import atomic_write_text, latest_checkpoi
 from tagpr_trainers.recipe.context import RunContext
 from tagpr_trainers.recipe.stages.common import (
     LOG_HISTORY,
+    checkpointing_kwargs,
     load_policy,
     model_available,
     publish_model,
@@ -107,7 +108,7 @@ def build_trainer(ctx: RunContext, which: str, init_model: str, reward: Any, row
         save_steps=st.save_steps,
         save_total_limit=2,
         remove_unused_columns=False,
-        gradient_checkpointing=st.gradient_checkpointing,
+        **checkpointing_kwargs(GRPOConfig, st.gradient_checkpointing),
         report_to="none",
         seed=ctx.cfg.run.seed,
         dataloader_num_workers=0,

@@ -9,6 +9,7 @@ from tagpr_trainers.recipe.checkpoints import latest_checkpoint
 from tagpr_trainers.recipe.context import RunContext, cpu_cores
 from tagpr_trainers.recipe.stages.common import (
     LOG_HISTORY,
+    checkpointing_kwargs,
     ensure_base_model,
     load_policy,
     model_available,
@@ -49,7 +50,7 @@ def build_trainer(ctx: RunContext, rows: list[dict[str, Any]], model_path: str, 
         save_steps=c.save_steps,
         save_total_limit=2,
         completion_only_loss=c.completion_only_loss,
-        gradient_checkpointing=c.gradient_checkpointing,
+        **checkpointing_kwargs(SFTConfig, c.gradient_checkpointing),
         report_to="none",
         seed=ctx.cfg.run.seed,
         dataloader_num_workers=0,
