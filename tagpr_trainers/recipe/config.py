@@ -350,8 +350,8 @@ class RLStageConfig:
 GRPO_OWN_ARGS = frozenset({
     "output_dir", "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_generations",
     "max_completion_length", "temperature", "beta", "max_steps", "logging_steps", "save_steps", "save_total_limit",
-    "remove_unused_columns", "gradient_checkpointing", "activation_checkpointing", "report_to", "seed", "dataloader_num_workers",
-    "disable_tqdm", "use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "bf16", "fp16", "use_cpu"})
+    "remove_unused_columns", "gradient_checkpointing", "activation_checkpointing", "report_to", "seed",
+    "dataloader_num_workers", "disable_tqdm", "use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "bf16", "fp16", "use_cpu"})
 
 
 #: ``SFTConfig`` fields the SFT stage sets from its own fields (or the run's): not in ``trl_args``

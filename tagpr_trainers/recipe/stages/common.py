@@ -11,8 +11,8 @@ from tagpr_rewards.files import read_jsonl as _read_jsonl
 from tagpr_trainers.recipe.checkpoints import atomic_write_json, publish_dir, staging_dir
 from tagpr_trainers.recipe.context import RunContext
 
-__all__ = ["LOG_HISTORY", "checkpointing_kwargs", "ensure_base_model", "load_policy", "model_available", "read_jsonl", "read_log_history",
-           "save_log_history", "tokenizer_corpus"]
+__all__ = ["LOG_HISTORY", "checkpointing_kwargs", "ensure_base_model", "load_policy", "model_available", "read_jsonl",
+           "read_log_history", "save_log_history", "tokenizer_corpus"]
 
 logger = logging.getLogger("tagpr_trainers.recipe")
 
@@ -42,7 +42,7 @@ def checkpointing_kwargs(config_cls: type, enabled: bool) -> dict[str, Any]:
     """
     import dataclasses
 
-    names = {f.name for f in dataclasses.fields(config_cls)} if dataclasses.is_dataclass(config_cls) else set()
+    names = {f.name for f in dataclasses.fields(config_cls)}  # TRL's configs are dataclasses
     key = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
     return {key: bool(enabled)}
 
