@@ -115,6 +115,18 @@ def test_trl_args_reach_grpo_config(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+def test_rl_seed_reaches_grpo_config(tmp_path: Path) -> None:
+    from tagpr_eval.tiny_model import build_tiny_model
+    from tagpr_trainers.recipe.stages.rl import build_reward, build_trainer
+
+    model_dir = build_tiny_model(tmp_path / "model", vocab_size=400, hidden_size=32, num_layers=2)
+    for over, seed in ((["run.seed=5"], 5), (["run.seed=5", "rl.seed=11"], 11)):
+        ctx = ctx_for(tmp_path / str(seed), "rl.stage1.batch_size=4", "rl.stage1.num_generations=2", *over)
+        trainer = build_trainer(ctx, "rl1", str(model_dir), build_reward(ctx, "rl1"), tiny_rows())
+        assert trainer.args.seed == seed  # GRPO's prompt order and sampling
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize("flag", [False, True])
 def test_stages_set_checkpointing_without_the_deprecated_name(tmp_path: Path, flag: bool) -> None:
     """``gradient_checkpointing`` in our config reaches both TRL configs under the name the installed

@@ -123,6 +123,32 @@ def test_a_filter_that_keeps_too_few_prompts_says_what_to_change(tmp_path: Path,
     assert not ctx.path("rl1_prompts").exists()
 
 
+def test_rl_seed_seeds_the_filter_sampling_and_not_the_data(tiny_policy: Path) -> None:
+    """``rl.seed`` reruns RL's sampling alone: the filter samples with it (``run.seed`` when unset),
+    and it is an input of the RL stages only, so a rerun with another ``rl.seed`` keeps the data,
+    SFT and PRMU stages (and an unset one keeps every fingerprint from before it existed)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tagpr_trainers.recipe.stages.rl_filter import run_verdicts
+
+    model, tok = AutoModelForCausalLM.from_pretrained(tiny_policy), AutoTokenizer.from_pretrained(tiny_policy)
+    over = ["rl.prompt_filter.samples=6", "rl.prompt_filter.component=parity", "rl.prompt_filter.temperature=1.0"]
+    verdicts = {name: run_verdicts(_ctx(Path("unused"), *over, *extra), model, tok, _rows(8), ParityOfLength())
+                for name, extra in (("run", ["run.seed=3"]), ("rl", ["run.seed=0", "rl.seed=3"]),
+                                    ("other", ["run.seed=3", "rl.seed=4"]))}
+    assert verdicts["rl"] == verdicts["run"]  # rl.seed=3 samples as run.seed=3 does
+    assert verdicts["other"] != verdicts["run"]
+
+    plain, reseeded = load_recipe_config("tiny-cpu"), load_recipe_config("tiny-cpu", ["rl.seed=1001"])
+    assert "rl.seed" not in stage_inputs(plain, "rl1")
+    for stage in ("data", "sft", "prmu"):
+        assert stage_inputs(reseeded, stage) == stage_inputs(plain, stage)
+    for stage in ("rl1", "rl2", "eval"):
+        assert stage_inputs(reseeded, stage)["rl.seed"] == 1001
+    with pytest.raises(RecipeConfigError, match=r"rl.seed"):
+        load_recipe_config("tiny-cpu", ["rl.seed=many"])
+
+
 def test_the_filter_is_an_input_of_rl_only_when_on() -> None:
     off = stage_inputs(load_recipe_config("tiny-cpu"), "rl1")
     assert not any(k.startswith("rl.prompt_filter") for k in off)  # runs from before it keep their fingerprint

@@ -419,11 +419,25 @@ class PromptFilterConfig:
 @dataclass
 class RLConfig:
     """Two GRPO stages: stage 1 (``stage1`` preset, R_base) then stage 2 from stage 1's model,
-    both drawing from the prompts ``prompt_filter`` keeps (all of them by default)."""
+    both drawing from the prompts ``prompt_filter`` keeps (all of them by default).
+
+    ``seed`` seeds RL alone (GRPO's prompt order and sampling, and the prompt filter's sampling);
+    ``None`` (default) takes ``run.seed``. Another ``rl.seed`` reruns RL from the same data, SFT
+    model and PRMU, so what RL adds can be told apart from the luck of one RL run.
+    """
 
     stage1: RLStageConfig = field(default_factory=RLStageConfig)
     stage2: RLStageConfig = field(default_factory=RLStageConfig)
     prompt_filter: PromptFilterConfig = field(default_factory=PromptFilterConfig)
+    seed: int | None = None
+
+    def sampling_seed(self, run_seed: int) -> int:
+        """The seed RL runs with: ``seed``, or the run's when it is ``None``.
+
+        >>> RLConfig().sampling_seed(3), RLConfig(seed=11).sampling_seed(3)
+        (3, 11)
+        """
+        return run_seed if self.seed is None else self.seed
 
     def reward_node(self, stage: str, task: str, schema: str, prmu_checkpoint: str | None = None,
                     prmu_enabled: bool = True, device: str = "cpu") -> dict[str, Any]:

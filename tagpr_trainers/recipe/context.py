@@ -69,7 +69,7 @@ STAGE_INPUTS: dict[str, tuple[str, ...]] = {
     "sft": ("run.seed", "data.", "model.", "sft.", "run.dtype", "run.fp32_master_weights"),
     "prmu": ("run.seed", "data.", "prmu."),
 }
-STAGE_INPUTS["rl1"] = (*STAGE_INPUTS["sft"], "rl.stage1.", "rl.prompt_filter.")
+STAGE_INPUTS["rl1"] = (*STAGE_INPUTS["sft"], "rl.stage1.", "rl.prompt_filter.", "rl.seed")
 STAGE_INPUTS["rl2"] = (*STAGE_INPUTS["rl1"], "prmu.", "rl.stage2.")
 STAGE_INPUTS["rl"] = STAGE_INPUTS["rl2"]
 STAGE_INPUTS["eval"] = (*STAGE_INPUTS["rl2"], "eval.")
@@ -130,14 +130,16 @@ def stage_inputs(cfg: RecipeConfig, stage: str) -> dict[str, Any]:
 
     flat = _flatten(dataclasses.asdict(cfg))
     keep = STAGE_INPUTS[stage]
-    # an empty trl_args, a prompt filter that is off and one that does not refilter (all newer
-    # than some runs) leave the fingerprint as it was; stage 1 never depends on the refilter
+    # an empty trl_args, a prompt filter that is off, one that does not refilter and an unset
+    # rl.seed (all newer than some runs) leave the fingerprint as it was; stage 1 never depends
+    # on the refilter
     filter_off = flat.get("rl.prompt_filter.samples") == 0
     return {k: v for k, v in sorted(flat.items())
             if any(k == p or (p.endswith(".") and k.startswith(p)) for p in keep)
             and not (k.endswith(".trl_args") and v == {})
             and not (filter_off and k.startswith("rl.prompt_filter."))
-            and not (k == "rl.prompt_filter.refilter" and (not v or "rl.stage2." not in keep))}
+            and not (k == "rl.prompt_filter.refilter" and (not v or "rl.stage2." not in keep))
+            and not (k == "rl.seed" and v is None)}
 
 
 def fingerprint(inputs: dict[str, Any]) -> str:

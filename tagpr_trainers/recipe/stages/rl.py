@@ -110,7 +110,7 @@ def build_trainer(ctx: RunContext, which: str, init_model: str, reward: Any, row
         remove_unused_columns=False,
         **checkpointing_kwargs(GRPOConfig, st.gradient_checkpointing),
         report_to="none",
-        seed=ctx.cfg.run.seed,
+        seed=ctx.cfg.rl.sampling_seed(ctx.cfg.run.seed),
         dataloader_num_workers=0,
         disable_tqdm=not ctx.progress,
         **extra,

@@ -114,7 +114,7 @@ def run_verdicts(ctx: RunContext, model: Any, tokenizer: Any, rows: Sequence[dic
     pf, st = ctx.cfg.rl.prompt_filter, ctx.cfg.rl.stage1
     temperature = pf.temperature if pf.temperature is not None else st.temperature
     return sample_verdicts(model, tokenizer, rows, reward, pf.samples, temperature, st.max_completion_length,
-                           pf.component, pf.batch_size, ctx.cfg.run.seed)
+                           pf.component, pf.batch_size, ctx.cfg.rl.sampling_seed(ctx.cfg.run.seed))
 
 
 def prompt_pool(ctx: RunContext, rows: list[dict[str, Any]], reward: Any, which: str = "rl1") -> list[dict[str, Any]]:
