@@ -256,3 +256,90 @@ def test_trainer_logs_are_read_one_way_and_a_broken_one_costs_only_its_stage(
         files = plot_curves(tmp_path, tmp_path / "plots")
     assert "rl2/log_history.json: not a trainer log" in caplog.text
     assert set(files) == {"reward_curves", "sft_loss"} and all(Path(f).stat().st_size > 0 for f in files.values())
+
+
+def test_other_rl_runs_are_averaged_per_question(tmp_path: Path) -> None:
+    """``--rl-seeds``: each seed's other RL runs (``rl-seedN/``) beside its own; the claims average
+    each question's RL scores over the runs, and the per-run accuracies are listed."""
+    rng = random.Random(1)
+    accs = {"sft": 0.6, "rl1": 0.62, "rl2": 0.64}
+    for s in range(2):
+        sd = tmp_path / f"seed{s}"
+        _seed_dir(sd, accs, 300, rng)
+        for r, acc in ((1001, 0.7), (2002, 0.5)):
+            rr = sd / f"rl-seed{r}"
+            runs = {m: str(_eval_run(rr, m, [rng.random() < acc for _ in range(300)])) for m in ("rl1", "rl2")}
+            (rr / "eval" / "comparison.json").write_text(json.dumps({"rows": [], "runs": runs}))
+    table = summarise(tmp_path)
+    per = table["rl_runs"]["per_seed"]
+    assert list(per) == ["seed0", "seed1"] and list(per["seed0"]) == ["main", "rl-seed1001", "rl-seed2002"]
+    # the averaged claim by hand: each question's RL stage 2 score, mean of its three runs, minus SFT
+    groups = []
+    for s in range(2):
+        sd = tmp_path / f"seed{s}"
+        sft = question_scores(sd / "eval" / "sft")
+        runs = [question_scores(sd / "eval" / "rl2")] + [question_scores(sd / f"rl-seed{r}" / "eval" / "rl2")
+                                                        for r in (1001, 2002)]
+        ids = sorted(sft)
+        groups.append(([sft[i] for i in ids], [sum(x[i] for x in runs) / 3 for i in ids]))
+    want = stratified_bootstrap(groups)
+    got = table["rl_runs"]["averaged_claims"]["rl2 − sft"]
+    assert (got["delta"], got["low"], got["high"], got["n"]) == pytest.approx((want.delta, want.low, want.high, 600))
+    assert per["seed1"]["rl-seed1001"]["rl2"] == pytest.approx(
+        sum(question_scores(tmp_path / "seed1" / "rl-seed1001" / "eval" / "rl2").values()) / 300)
+    md = (tmp_path / "ablation.md").read_text()
+    assert "| seed | main | rl-seed1001 | rl-seed2002 |" in md and "| rl2 − sft | " in md
+    # without other RL runs there is no such section
+    import shutil
+
+    for s in range(2):
+        for r in (1001, 2002):
+            shutil.rmtree(tmp_path / f"seed{s}" / f"rl-seed{r}")
+    assert "rl_runs" not in summarise(tmp_path) and "rl-seed" not in (tmp_path / "ablation.md").read_text()
+
+
+def test_an_rl_rerun_links_everything_up_to_rl(tmp_path: Path) -> None:
+    main = tmp_path / "seed0"
+    for d in ("data", "base", "direct", "sft", "prmu", "rl1"):
+        (main / d).mkdir(parents=True)
+    (main / "stages").mkdir()
+    for m in ("data", "sft", "prmu", "rl1"):
+        (main / "stages" / f"{m}.json").write_text("{}")
+    rerun = main / "rl-seed1001"
+    _link_arm(main, rerun, rl_rerun=True)
+    assert all((rerun / d).is_symlink() for d in ("data", "base", "direct", "sft", "prmu"))
+    assert not (rerun / "rl1").exists() and not (rerun / "stages" / "rl1.json").exists()  # both RL stages its own
+    assert {p.name for p in (rerun / "stages").iterdir()} == {"data.json", "sft.json", "prmu.json"}
+
+
+def test_rl_seeds_that_repeat_a_run_are_refused(tmp_path: Path) -> None:
+    from tagpr_trainers.recipe.ablate import run_ablation
+    from tagpr_trainers.recipe.config import RecipeConfigError
+
+    with pytest.raises(RecipeConfigError, match="given twice"):
+        run_ablation("tiny-cpu", [], [0], tmp_path, rl_seeds=[5, 5])
+
+
+@pytest.mark.integration
+def test_ablate_reruns_rl_from_the_same_sft_model(tmp_path: Path) -> None:
+    """A real (shrunk) ``ablate --rl-seeds 7``: the other RL run links the main run's data, SFT and
+    PRMU, trains both RL stages with ``rl.seed=7``, and the summary lists it."""
+    from tagpr_trainers.recipe.ablate import run_ablation
+    from tagpr_trainers.recipe.config import RecipeConfigError
+
+    shrink = ["data.synthetic.train_users=20", "data.synthetic.eval_users=4", "sft.epochs=1",
+              "model.tiny.pretrain.shuffles=1", "prmu.train.epochs=1", "rl.stage1.max_steps=1",
+              "rl.stage2.max_steps=1", "rl.stage1.batch_size=16", "rl.stage2.batch_size=16", "eval.limit=8",
+              "run.device=cpu"]
+    table = run_ablation("tiny-cpu", shrink, [0], tmp_path, arms=[], progress=False, rl_seeds=[7])
+    main, rerun = tmp_path / "seed0", tmp_path / "seed0" / "rl-seed7"
+    assert all((rerun / d).is_symlink() for d in ("data", "sft", "prmu"))
+    assert (rerun / "rl2" / "model").is_dir() and not (rerun / "rl1").is_symlink()
+    inputs = json.loads((rerun / "stages" / "rl1.json").read_text())["inputs"]
+    assert inputs["rl.seed"] == 7 and "rl.seed" not in json.loads((main / "stages" / "rl1.json").read_text())["inputs"]
+    assert (rerun / "stages" / "sft.json").read_text() == (main / "stages" / "sft.json").read_text()  # not retrained
+    runs = table["rl_runs"]["per_seed"]["seed0"]
+    assert list(runs) == ["main", "rl-seed7"] and set(runs["rl-seed7"]) == {"rl1", "rl2"}
+    assert "rl2 − sft" in table["rl_runs"]["averaged_claims"]
+    with pytest.raises(RecipeConfigError, match="seed 0's own RL seed"):
+        run_ablation("tiny-cpu", shrink, [0], tmp_path, arms=[], progress=False, rl_seeds=[0])

@@ -13,6 +13,12 @@ overrides (:data:`ARMS`, ours):
 * ``no-tags`` — no tags at all: the direct-answer base model, then both RL stages with the task
   reward alone (``lamp_task`` on the answer tag; no format gate, no tag or PRMU term).
 
+With ``rl_seeds`` (``--rl-seeds``) each seed also gets other RL runs from the same SFT model
+and PRMU, ``OUT/seed{s}/rl-seed<r>/`` (``rl.seed=r``; data, base, SFT and PRMU linked): one RL
+run's luck (GRPO's prompt order and samples) moves a seed's accuracy about as much as a stage
+adds on the miniature, so the summary also gives the claims with each question's RL scores
+averaged over the runs.
+
 The summary (:func:`summarise`, ``OUT/ablation.{md,json}``) gives, per model, accuracy as
 mean ± 95% CI across seeds and, within each seed, paired-bootstrap CIs over questions for the
 claims: RL stage 2 − SFT, each stage − the one before, final vs the direct-answer base
@@ -53,9 +59,11 @@ _SHARED_MARKERS = ("data", "sft", "prmu", "rl1")
 MODELS = ("baseline", "direct", "sft", "rl1", "rl2")
 
 
-def _link_arm(main: Path, arm: Path, from_direct: bool = False, stage2_only: bool = False) -> None:
+def _link_arm(main: Path, arm: Path, from_direct: bool = False, stage2_only: bool = False,
+              rl_rerun: bool = False) -> None:
     """Link the main run's finished stages into ``arm`` (``from_direct``: its ``sft`` is the
-    direct-answer model and RL stage 1 is the arm's own). ``stage2_only`` (the arm changes
+    direct-answer model and RL stage 1 is the arm's own; ``rl_rerun``: another RL run, both RL
+    stages the arm's own). ``stage2_only`` (the arm changes
     nothing but ``rl.stage2.*``): stage 2's refiltered prompts (``rl.prompt_filter.refilter``)
     are the main run's too, sampled by the same stage-1 model under the same stage-1 reward,
     so they are copied instead of sampled again."""
@@ -65,6 +73,9 @@ def _link_arm(main: Path, arm: Path, from_direct: bool = False, stage2_only: boo
     if from_direct:
         dirs = {"data": "data", "base": "base", "direct": "direct", "sft": "direct"}
         markers = ["data", "sft"]
+    elif rl_rerun:
+        dirs.pop("rl1")
+        markers.remove("rl1")
     for dst_name, src_name in dirs.items():
         src, dst = main / src_name, arm / dst_name
         if src.exists() and not dst.exists():
@@ -82,13 +93,17 @@ def _link_arm(main: Path, arm: Path, from_direct: bool = False, stage2_only: boo
 
 
 def run_ablation(config: str, overrides: Sequence[str], seeds: Sequence[int], output: str | Path,
-                 arms: Sequence[str] | None = None, progress: bool = True) -> dict[str, Any]:
+                 arms: Sequence[str] | None = None, progress: bool = True,
+                 rl_seeds: Sequence[int] = ()) -> dict[str, Any]:
     """Run the main pipeline and every arm for each seed (finished stages are reused), then
-    write and return the summary."""
-    from tagpr_trainers.recipe.config import load_recipe_config
+    ``rl_seeds``' other RL runs from each seed's SFT model (``rl.seed``), then write and return
+    the summary."""
+    from tagpr_trainers.recipe.config import RecipeConfigError, load_recipe_config
     from tagpr_trainers.recipe.runner import run_recipe
 
     out = Path(output)
+    if len(set(rl_seeds)) != len(rl_seeds):
+        raise RecipeConfigError(f"--rl-seeds {' '.join(map(str, rl_seeds))}: a seed given twice is the same RL run")
     chosen = list(ARMS) if arms is None else list(arms)
     for name in chosen:
         if name not in ARMS:
@@ -111,7 +126,59 @@ def run_ablation(config: str, overrides: Sequence[str], seeds: Sequence[int], ou
             logger.info("ablate: seed %d, arm %s in %s", seed, name, arm)
             run_recipe(acfg, "rl", progress=progress)
             run_recipe(acfg, "eval", progress=progress)
+        own = cfg.rl.sampling_seed(seed)
+        for r in rl_seeds:
+            if r == own:
+                raise RecipeConfigError(f"--rl-seeds: {r} is seed {seed}'s own RL seed (its main run's RL); "
+                                        "give seeds other than the main runs' (run.seed, or rl.seed when set)")
+            rerun = main / f"rl-seed{r}"
+            _link_arm(main, rerun, rl_rerun=True)
+            rcfg = load_recipe_config(config, [*overrides, f"run.seed={seed}", f"rl.seed={r}",
+                                               f"run.output_dir={rerun}", "eval.models=[rl1, rl2]",
+                                               "eval.baseline=false"])
+            logger.info("ablate: seed %d, RL run with rl.seed=%d in %s", seed, r, rerun)
+            run_recipe(rcfg, "rl", progress=progress)
+            run_recipe(rcfg, "eval", progress=progress)
     return summarise(out)
+
+
+def _rl_runs(sd: Path, main: dict[str, dict[str, float]]) -> dict[str, dict[str, dict[str, float]]]:
+    """``{run: {"rl1"|"rl2": question scores}}`` of a seed's RL runs: ``main`` (the seed's own
+    RL) and each ``rl-seed*/`` run; empty when the seed has no other RL run."""
+    runs: dict[str, dict[str, dict[str, float]]] = {"main": {m: main[m] for m in ("rl1", "rl2") if m in main}}
+    for rr in sorted(sd.glob("rl-seed*")):
+        got = {m: question_scores(p) for m, p in _runs(rr).items()
+               if m in ("rl1", "rl2") and (p / "samples.jsonl").is_file()}
+        if got:
+            runs[rr.name] = got
+    return runs if len(runs) > 1 else {}
+
+
+def _averaged_claims(per_seed: dict[str, dict[str, dict[str, float]]],
+                     rl_runs: dict[str, dict[str, dict[str, dict[str, float]]]]) -> dict[str, Any]:
+    """The RL claims with each question's RL score the mean over the seed's RL runs (a run that
+    lacks a model does not count for it), pooled over the seeds, resampled within each seed."""
+    from tagpr_eval.stats import stratified_bootstrap
+
+    def averaged(seed: str, model: str) -> dict[str, float]:
+        if model == "sft":
+            return per_seed[seed].get("sft", {})
+        runs = [r[model] for r in rl_runs[seed].values() if model in r]
+        ids = set.intersection(*(set(r) for r in runs)) if runs else set()
+        return {i: sum(r[i] for r in runs) / len(runs) for i in ids}
+
+    claims: dict[str, Any] = {}
+    for label, a, b in (("rl1 − sft", "sft", "rl1"), ("rl2 − rl1", "rl1", "rl2"), ("rl2 − sft", "sft", "rl2")):
+        groups = []
+        for seed in rl_runs:
+            xa, xb = averaged(seed, a), averaged(seed, b)
+            ids = sorted(set(xa) & set(xb))
+            if ids:
+                groups.append(([xa[i] for i in ids], [xb[i] for i in ids]))
+        if groups:
+            d = stratified_bootstrap(groups)
+            claims[label] = {"delta": d.delta, "low": d.low, "high": d.high, "n": d.n}
+    return claims
 
 
 def question_scores(run_dir: str | Path) -> dict[str, float]:
@@ -244,6 +311,12 @@ def summarise(output: str | Path) -> dict[str, Any]:
     dynamics = _dynamics(out, list(per_seed))
     if dynamics:
         table["rl_dynamics"] = dynamics
+    rl_runs = {seed: found for seed in per_seed if (found := _rl_runs(out / seed, per_seed[seed]))}
+    if rl_runs:
+        table["rl_runs"] = {
+            "per_seed": {seed: {run: {m: acc(sc) for m, sc in ms.items()} for run, ms in runs.items()}
+                         for seed, runs in rl_runs.items()},
+            "averaged_claims": _averaged_claims(per_seed, rl_runs)}
     atomic_write_json(out / "ablation.json", table)
     md = _markdown(table, order)
     atomic_write_text(out / "ablation.md", md)
@@ -355,7 +428,31 @@ def _markdown(table: dict[str, Any], order: list[str]) -> str:
                 cells.append(f"{sum(vals) / len(vals):.3f} ({' / '.join(f'{v:.3f}' for v in vals)})" if vals else "–")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += _dynamics_lines(table.get("rl_dynamics") or {})
+    lines += _rl_runs_lines(table.get("rl_runs") or {})
     return "\n".join(lines) + "\n"
+
+
+def _rl_runs_lines(rl_runs: dict[str, Any]) -> list[str]:
+    """The ``--rl-seeds`` section of ``ablation.md``: each RL run's accuracies, then the claims
+    with the RL scores averaged over the runs."""
+    if not rl_runs:
+        return []
+    per_seed = rl_runs["per_seed"]
+    names: list[str] = []
+    for runs in per_seed.values():
+        names += [r for r in runs if r not in names]
+    lines = ["", "RL runs from the same SFT models (`--rl-seeds`; `main` is the seed's own RL run, each "
+             "`rl-seedN` another with `rl.seed=N`): RL stage 1 / RL stage 2.", "",
+             "| seed | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for seed, runs in per_seed.items():
+        cells = [" / ".join(f"{runs[n][m]:.3f}" if m in runs.get(n, {}) else "–" for m in ("rl1", "rl2"))
+                 if n in runs else "–" for n in names]
+        lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+    lines += ["", "The claims with each question's RL score averaged over its seed's RL runs (pooled over the "
+              "seeds, resampled within each seed):", "", "| claim | averaged over the RL runs [95% CI] |", "|---|---|"]
+    for label, c in rl_runs["averaged_claims"].items():
+        lines.append(f"| {label} | {c['delta']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}] |")
+    return lines
 
 
 def _dynamics_lines(dynamics: dict[str, dict[str, Any]]) -> list[str]:

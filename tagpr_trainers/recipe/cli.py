@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds, one main run each")
     sp.add_argument("--arms", nargs="*", default=None,
                     help="ablation arms (default: every arm of tagpr_trainers.recipe.ablate.ARMS)")
+    sp.add_argument("--rl-seeds", type=int, nargs="+", default=[], metavar="N",
+                    help="also rerun RL from each seed's SFT model with rl.seed=N (OUTPUT/seedS/rl-seedN/); the "
+                         "summary adds the claims averaged over the RL runs")
     sp.add_argument("--summarise-only", action="store_true", help="only rebuild ablation.md from finished runs")
     co.subcommand(sub, "configs", "list the shipped configs")
     sp = co.subcommand(sub, "show", "print the resolved config")
@@ -157,7 +160,12 @@ def _ablate(args: argparse.Namespace) -> int:
     if args.summarise_only:
         table = summarise(output)
     else:
-        table = run_ablation(args.config, overrides, args.seeds, output, arms=args.arms, progress=not args.quiet)
+        try:
+            table = run_ablation(args.config, overrides, args.seeds, output, arms=args.arms, progress=not args.quiet,
+                                 rl_seeds=args.rl_seeds)
+        except RecipeConfigError as e:
+            print(f"tagpr-train: error: {e}", file=sys.stderr)
+            return 2
     print(table["markdown"], end="")
     return 0
 
