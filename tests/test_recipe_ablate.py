@@ -318,6 +318,12 @@ def test_rl_seeds_that_repeat_a_run_are_refused(tmp_path: Path) -> None:
 
     with pytest.raises(RecipeConfigError, match="given twice"):
         run_ablation("tiny-cpu", [], [0], tmp_path, rl_seeds=[5, 5])
+    # a seed's own RL seed is refused before anything trains (not after the seeds before it)
+    with pytest.raises(RecipeConfigError, match="2 is seed 2's own RL seed"):
+        run_ablation("tiny-cpu", [], [1, 2], tmp_path, rl_seeds=[2])
+    with pytest.raises(RecipeConfigError, match="7 is seed 1's own RL seed"):
+        run_ablation("tiny-cpu", ["rl.seed=7"], [1], tmp_path, rl_seeds=[7])
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.integration

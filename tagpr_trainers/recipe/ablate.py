@@ -57,6 +57,8 @@ _FROM_DIRECT = {"no-tags"}
 _SHARED_DIRS = ("data", "base", "direct", "sft", "prmu", "rl1")
 _SHARED_MARKERS = ("data", "sft", "prmu", "rl1")
 MODELS = ("baseline", "direct", "sft", "rl1", "rl2")
+#: the claims about the RL stages: (label, model a, model b), the claim being b − a
+RL_CLAIMS = (("rl1 − sft", "sft", "rl1"), ("rl2 − rl1", "rl1", "rl2"), ("rl2 − sft", "sft", "rl2"))
 
 
 def _link_arm(main: Path, arm: Path, from_direct: bool = False, stage2_only: bool = False,
@@ -104,6 +106,11 @@ def run_ablation(config: str, overrides: Sequence[str], seeds: Sequence[int], ou
     out = Path(output)
     if len(set(rl_seeds)) != len(rl_seeds):
         raise RecipeConfigError(f"--rl-seeds {' '.join(map(str, rl_seeds))}: a seed given twice is the same RL run")
+    for seed in seeds:  # before any training: a seed's own RL seed would redo its main run's RL
+        own = load_recipe_config(config, [*overrides, f"run.seed={seed}"]).rl.sampling_seed(seed)
+        if own in rl_seeds:
+            raise RecipeConfigError(f"--rl-seeds: {own} is seed {seed}'s own RL seed (its main run's RL); "
+                                    "give seeds other than the main runs' (run.seed, or rl.seed when set)")
     chosen = list(ARMS) if arms is None else list(arms)
     for name in chosen:
         if name not in ARMS:
@@ -126,11 +133,7 @@ def run_ablation(config: str, overrides: Sequence[str], seeds: Sequence[int], ou
             logger.info("ablate: seed %d, arm %s in %s", seed, name, arm)
             run_recipe(acfg, "rl", progress=progress)
             run_recipe(acfg, "eval", progress=progress)
-        own = cfg.rl.sampling_seed(seed)
         for r in rl_seeds:
-            if r == own:
-                raise RecipeConfigError(f"--rl-seeds: {r} is seed {seed}'s own RL seed (its main run's RL); "
-                                        "give seeds other than the main runs' (run.seed, or rl.seed when set)")
             rerun = main / f"rl-seed{r}"
             _link_arm(main, rerun, rl_rerun=True)
             rcfg = load_recipe_config(config, [*overrides, f"run.seed={seed}", f"rl.seed={r}",
@@ -168,7 +171,7 @@ def _averaged_claims(per_seed: dict[str, dict[str, dict[str, float]]],
         return {i: sum(r[i] for r in runs) / len(runs) for i in ids}
 
     claims: dict[str, Any] = {}
-    for label, a, b in (("rl1 − sft", "sft", "rl1"), ("rl2 − rl1", "rl1", "rl2"), ("rl2 − sft", "sft", "rl2")):
+    for label, a, b in RL_CLAIMS:
         groups = []
         for seed in rl_runs:
             xa, xb = averaged(seed, a), averaged(seed, b)
@@ -281,8 +284,7 @@ def summarise(output: str | Path) -> dict[str, Any]:
         table["accuracy"][m] = {"per_seed": vals, "mean": seed_ci(vals).mean, "ci95": seed_ci(vals).half_width,
                                 "pooled": {"mean": pooled.delta, "low": pooled.low, "high": pooled.high,
                                            "n": pooled.n}}
-    claims = [("rl1 − sft", "sft", "rl1", False), ("rl2 − rl1", "rl1", "rl2", False),
-              ("rl2 − sft", "sft", "rl2", False), ("sft − direct", "direct", "sft", False),
+    claims = [*((label, a, b, False) for label, a, b in RL_CLAIMS), ("sft − direct", "direct", "sft", False),
               ("rl2 vs direct (relative)", "direct", "rl2", True)]
     claims += [(f"{m} − rl2", "rl2", m, False) for m in order if m.startswith("rl2 ")]
     for label, a, b, rel in claims:
