@@ -349,3 +349,64 @@ def test_ablate_reruns_rl_from_the_same_sft_model(tmp_path: Path) -> None:
     assert "rl2 − sft" in table["rl_runs"]["averaged_claims"]
     with pytest.raises(RecipeConfigError, match="seed 0's own RL seed"):
         run_ablation("tiny-cpu", shrink, [0], tmp_path, arms=[], progress=False, rl_seeds=[0])
+
+
+def _draw_dir(root: Path, accs: dict[str, float], n: int, rng: random.Random, draw: str = "synthetic-seed7") -> None:
+    """The eval stage's second draw beside the dev users: ``eval/comparison-<draw>.json`` naming
+    the runs under ``eval/<draw>/`` (arms likewise)."""
+    runs = {m: str(_eval_run(root / "eval" / draw, m, [rng.random() < a for _ in range(n)]))
+            for m, a in accs.items() if not m.startswith("arm-")}
+    (root / "eval" / f"comparison-{draw}.json").write_text(json.dumps({"rows": [], "runs": runs}))
+    for arm, a in accs.items():
+        if arm.startswith("arm-"):
+            r = _eval_run(root / arm / "eval" / draw, "rl2", [rng.random() < a for _ in range(n)])
+            (root / arm / "eval" / f"comparison-{draw}.json").write_text(json.dumps({"rows": [], "runs": {"rl2": str(r)}}))
+
+
+def test_the_claims_are_also_reported_on_the_second_draw(tmp_path: Path) -> None:
+    """Issue 8's held-out check: every claim on the other synthetic draw (``eval.synthetic_seeds``)
+    too, computed from that draw's answers alone; with ``--rl-seeds`` runs, their average there too."""
+    rng = random.Random(2)
+    dev = {"baseline": 0.34, "direct": 0.3, "sft": 0.6, "rl1": 0.62, "rl2": 0.64, "arm-no-prmu": 0.63}
+    other = {"baseline": 0.3, "direct": 0.2, "sft": 0.5, "rl1": 0.6, "rl2": 0.7, "arm-no-prmu": 0.55}
+    for s in range(2):
+        sd = tmp_path / f"seed{s}"
+        _seed_dir(sd, dev, 300, rng)
+        _draw_dir(sd, other, 500, rng)
+    table = summarise(tmp_path)
+    d = table["draws"]["synthetic-seed7"]
+    assert d["seeds"] == ["seed0", "seed1"] and table["accuracy"]["rl2"]["pooled"]["n"] == 600
+    assert list(d["accuracy"]) == ["baseline", "direct", "sft", "rl1", "rl2", "rl2 no-prmu"]
+    # by hand from the draw's own samples: RL stage 2 − SFT pooled over the seeds, and a per-seed relative claim
+    groups = []
+    for s in range(2):
+        runs = json.loads((tmp_path / f"seed{s}" / "eval" / "comparison-synthetic-seed7.json").read_text())["runs"]
+        sft, rl2 = question_scores(runs["sft"]), question_scores(runs["rl2"])
+        groups.append(([sft[i] for i in sorted(sft)], [rl2[i] for i in sorted(sft)]))
+    want = stratified_bootstrap(groups)
+    got = d["claims"]["rl2 − sft"]["pooled"]
+    assert (got["delta"], got["low"], got["high"], got["n"]) == pytest.approx((want.delta, want.low, want.high, 1000))
+    assert 0.1 < got["delta"] < 0.3 and got["delta"] != pytest.approx(table["claims"]["rl2 − sft"]["pooled"]["delta"])
+    runs = json.loads((tmp_path / "seed1" / "eval" / "comparison-synthetic-seed7.json").read_text())["runs"]
+    rel = relative_bootstrap(*[[question_scores(runs[m])[f"{i:04d}"] for i in range(500)] for m in ("direct", "rl2")],
+                             seed=0)
+    assert d["claims"]["rl2 vs direct (relative)"]["per_seed"][1]["delta"] == pytest.approx(rel.delta)
+    assert "rl2 no-prmu − rl2" in d["claims"] and "rl_runs_averaged_claims" not in d
+    md = (tmp_path / "ablation.md").read_text()
+    assert "another draw, `synthetic-seed7`" in md and "--seed 7" in md
+    assert md.count("| claim | mean across seeds | pooled [95% CI] | per seed [95% CI] |") == 2
+    # other RL runs evaluated on the draw: their average gets a column of its own
+    for s in range(2):
+        rr = tmp_path / f"seed{s}" / "rl-seed1001"
+        runs = {m: str(_eval_run(rr, m, [rng.random() < 0.6 for _ in range(300)])) for m in ("rl1", "rl2")}
+        (rr / "eval" / "comparison.json").write_text(json.dumps({"rows": [], "runs": runs}))
+        _draw_dir(rr, {"rl1": 0.4, "rl2": 0.4}, 500, rng)
+    table = summarise(tmp_path)
+    avg = table["draws"]["synthetic-seed7"]["rl_runs_averaged_claims"]["rl2 − sft"]
+    # each question's RL stage 2 the mean of two runs at 0.7 and 0.4 against SFT at 0.5
+    assert -0.1 < avg["delta"] < 0.15 and avg["n"] == 1000
+    assert "| claim | averaged over the RL runs [95% CI] | on `synthetic-seed7` |" in (tmp_path / "ablation.md").read_text()
+    # without a second draw the summary has no such section
+    for p in tmp_path.glob("seed*/**/comparison-synthetic-seed7.json"):
+        p.unlink()
+    assert "draws" not in summarise(tmp_path) and "another draw" not in (tmp_path / "ablation.md").read_text()

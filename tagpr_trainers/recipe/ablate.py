@@ -145,12 +145,14 @@ def run_ablation(config: str, overrides: Sequence[str], seeds: Sequence[int], ou
     return summarise(out)
 
 
-def _rl_runs(sd: Path, main: dict[str, dict[str, float]]) -> dict[str, dict[str, dict[str, float]]]:
-    """``{run: {"rl1"|"rl2": question scores}}`` of a seed's RL runs: ``main`` (the seed's own
-    RL) and each ``rl-seed*/`` run; empty when the seed has no other RL run."""
+def _rl_runs(sd: Path, main: dict[str, dict[str, float]],
+             draw: str | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """``{run: {"rl1"|"rl2": question scores}}`` of a seed's RL runs on the dev users (or on
+    ``draw``): ``main`` (the seed's own RL) and each ``rl-seed*/`` run; empty when the seed has no
+    other RL run."""
     runs: dict[str, dict[str, dict[str, float]]] = {"main": {m: main[m] for m in ("rl1", "rl2") if m in main}}
     for rr in sorted(sd.glob("rl-seed*")):
-        got = {m: question_scores(p) for m, p in _runs(rr).items()
+        got = {m: question_scores(p) for m, p in _runs(rr, draw).items()
                if m in ("rl1", "rl2") and (p / "samples.jsonl").is_file()}
         if got:
             runs[rr.name] = got
@@ -198,8 +200,10 @@ def question_scores(run_dir: str | Path) -> dict[str, float]:
     return out
 
 
-def _runs(run_dir: Path) -> dict[str, Path]:
-    p = run_dir / "eval" / "comparison.json"
+def _runs(run_dir: Path, draw: str | None = None) -> dict[str, Path]:
+    """``{model: eval run directory}`` of a run directory's eval stage: on the dev users, or on
+    ``draw`` (``synthetic-seed7``: the eval stage's ``comparison-synthetic-seed7.json``)."""
+    p = run_dir / "eval" / ("comparison.json" if draw is None else f"comparison-{draw}.json")
     if not p.is_file():
         return {}
     runs = json.loads(p.read_text(encoding="utf-8")).get("runs") or {}
@@ -250,44 +254,51 @@ def _dynamics(out: Path, seeds: Sequence[str]) -> dict[str, dict[str, Any]]:
     return dyn
 
 
-def summarise(output: str | Path) -> dict[str, Any]:
-    """Aggregate ``OUT/seed*/`` into ``OUT/ablation.md`` and ``OUT/ablation.json``."""
-    from tagpr_eval.stats import paired_bootstrap, relative_bootstrap, seed_ci, stratified_bootstrap
-    from tagpr_rewards.files import atomic_write_json, atomic_write_text
+def _draws(out: Path) -> list[str]:
+    """The other synthetic draws the seeds were evaluated on (``eval.synthetic_seeds``):
+    ``["synthetic-seed7", ...]`` from ``OUT/seed*/eval/comparison-<draw>.json``."""
+    return sorted({p.stem.removeprefix("comparison-") for p in out.glob("seed*/eval/comparison-*.json")})
 
-    out = Path(output)
+
+def _seed_scores(out: Path, draw: str | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """``{seed: {model: question scores}}`` on the dev users (or on ``draw``), each arm's RL
+    stage 2 as ``rl2 <arm>``."""
     per_seed: dict[str, dict[str, dict[str, float]]] = {}
     for sd in sorted(out.glob("seed*")):
-        models = {k: question_scores(v) for k, v in _runs(sd).items() if (v / "samples.jsonl").is_file()}
+        models = {k: question_scores(v) for k, v in _runs(sd, draw).items() if (v / "samples.jsonl").is_file()}
         for arm in sorted(sd.glob("arm-*")):
-            r = _runs(arm).get("rl2")
+            r = _runs(arm, draw).get("rl2")
             if r is not None and (r / "samples.jsonl").is_file():
                 models[f"rl2 {arm.name[4:]}"] = question_scores(r)
         if models:
             per_seed[sd.name] = models
-    if not per_seed:
-        raise FileNotFoundError(f"{out}: no seed*/eval/comparison.json; run `tagpr-train ablate` first")
+    return per_seed
 
-    names: list[str] = []
-    for models in per_seed.values():
-        names += [m for m in models if m not in names]
-    order = [m for m in MODELS if m in names] + [m for m in names if m not in MODELS]
 
-    def acc(scores: dict[str, float]) -> float:
-        return sum(scores.values()) / len(scores) if scores else float("nan")
+def _accuracy(scores: dict[str, float]) -> float:
+    return sum(scores.values()) / len(scores) if scores else float("nan")
 
-    table: dict[str, Any] = {"seeds": list(per_seed), "accuracy": {}, "claims": {}}
+
+def _accuracy_and_claims(per_seed: dict[str, dict[str, dict[str, float]]],
+                         order: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each model's accuracy (per seed, mean ± 95% CI across seeds, pooled) and each claim (per
+    seed with its paired bootstrap CI, across seeds, pooled) over ``per_seed``."""
+    from tagpr_eval.stats import paired_bootstrap, relative_bootstrap, seed_ci, stratified_bootstrap
+
+    accuracy: dict[str, Any] = {}
     for m in order:
-        vals = [acc(ms[m]) for ms in per_seed.values() if m in ms]
+        vals = [_accuracy(ms[m]) for ms in per_seed.values() if m in ms]
+        if not vals:
+            continue
         pooled = stratified_bootstrap([([0.0] * len(ms[m]), list(ms[m].values())) for ms in per_seed.values()
                                        if m in ms and ms[m]])
-        table["accuracy"][m] = {"per_seed": vals, "mean": seed_ci(vals).mean, "ci95": seed_ci(vals).half_width,
-                                "pooled": {"mean": pooled.delta, "low": pooled.low, "high": pooled.high,
-                                           "n": pooled.n}}
-    claims = [*((label, a, b, False) for label, a, b in RL_CLAIMS), ("sft − direct", "direct", "sft", False),
-              ("rl2 vs direct (relative)", "direct", "rl2", True)]
-    claims += [(f"{m} − rl2", "rl2", m, False) for m in order if m.startswith("rl2 ")]
-    for label, a, b, rel in claims:
+        accuracy[m] = {"per_seed": vals, "mean": seed_ci(vals).mean, "ci95": seed_ci(vals).half_width,
+                       "pooled": {"mean": pooled.delta, "low": pooled.low, "high": pooled.high, "n": pooled.n}}
+    claims_wanted = [*((label, a, b, False) for label, a, b in RL_CLAIMS), ("sft − direct", "direct", "sft", False),
+                     ("rl2 vs direct (relative)", "direct", "rl2", True)]
+    claims_wanted += [(f"{m} − rl2", "rl2", m, False) for m in order if m.startswith("rl2 ")]
+    claims: dict[str, Any] = {}
+    for label, a, b, rel in claims_wanted:
         rows: list[dict[str, Any]] = []
         groups: list[tuple[list[float], list[float]]] = []
         for seed, ms in per_seed.items():
@@ -299,10 +310,31 @@ def summarise(output: str | Path) -> dict[str, Any]:
                 rows.append({"seed": seed, "delta": d.delta, "low": d.low, "high": d.high, "n": d.n})
         if rows:
             ci = seed_ci([row["delta"] for row in rows])
-            table["claims"][label] = {"per_seed": rows, "mean": ci.mean, "ci95_across_seeds": ci.half_width}
+            claims[label] = {"per_seed": rows, "mean": ci.mean, "ci95_across_seeds": ci.half_width}
             if not rel:  # the seeds' questions pooled, resampled within each seed
                 p = stratified_bootstrap(groups)
-                table["claims"][label]["pooled"] = {"delta": p.delta, "low": p.low, "high": p.high, "n": p.n}
+                claims[label]["pooled"] = {"delta": p.delta, "low": p.low, "high": p.high, "n": p.n}
+    return accuracy, claims
+
+
+def summarise(output: str | Path) -> dict[str, Any]:
+    """Aggregate ``OUT/seed*/`` into ``OUT/ablation.md`` and ``OUT/ablation.json``: on the dev
+    users, and the same accuracies and claims on each other synthetic draw the eval stage ran
+    (``eval.synthetic_seeds``; ``table["draws"]``)."""
+    from tagpr_rewards.files import atomic_write_json, atomic_write_text
+
+    out = Path(output)
+    per_seed = _seed_scores(out)
+    if not per_seed:
+        raise FileNotFoundError(f"{out}: no seed*/eval/comparison.json; run `tagpr-train ablate` first")
+
+    names: list[str] = []
+    for models in per_seed.values():
+        names += [m for m in models if m not in names]
+    order = [m for m in MODELS if m in names] + [m for m in names if m not in MODELS]
+
+    table: dict[str, Any] = {"seeds": list(per_seed)}
+    table["accuracy"], table["claims"] = _accuracy_and_claims(per_seed, order)
     from tagpr_trainers.recipe.checkpoints import read_marker
 
     machines = {seed: read_marker(out / seed, "sft").get("machine") for seed in per_seed}
@@ -316,9 +348,19 @@ def summarise(output: str | Path) -> dict[str, Any]:
     rl_runs = {seed: found for seed in per_seed if (found := _rl_runs(out / seed, per_seed[seed]))}
     if rl_runs:
         table["rl_runs"] = {
-            "per_seed": {seed: {run: {m: acc(sc) for m, sc in ms.items()} for run, ms in runs.items()}
+            "per_seed": {seed: {run: {m: _accuracy(sc) for m, sc in ms.items()} for run, ms in runs.items()}
                          for seed, runs in rl_runs.items()},
             "averaged_claims": _averaged_claims(per_seed, rl_runs)}
+    draws: dict[str, Any] = {}
+    for draw in _draws(out):
+        on_draw = _seed_scores(out, draw)
+        accuracy, claims = _accuracy_and_claims(on_draw, order)
+        draws[draw] = {"seeds": list(on_draw), "accuracy": accuracy, "claims": claims}
+        draw_runs = {seed: found for seed in on_draw if (found := _rl_runs(out / seed, on_draw[seed], draw))}
+        if draw_runs:
+            draws[draw]["rl_runs_averaged_claims"] = _averaged_claims(on_draw, draw_runs)
+    if draws:
+        table["draws"] = draws
     atomic_write_json(out / "ablation.json", table)
     md = _markdown(table, order)
     atomic_write_text(out / "ablation.md", md)
@@ -388,33 +430,62 @@ def _machine_lines(machines: dict[str, dict[str, Any]]) -> list[str]:
     return ["", "Computed on: " + "; ".join(f"{d} for {', '.join(s)}" for d, s in by.items()) + "."]
 
 
-def _markdown(table: dict[str, Any], order: list[str]) -> str:
+def _pm(mean: float, hw: float, pct: bool = False, signed: bool = False) -> str:
+    """``mean ± half-width`` (the mean alone where there is no interval: one seed).
+
+    >>> _pm(0.6, 0.05), _pm(0.25, float("nan"), pct=True)
+    ('0.600 ± 0.050', '+25.0%')
+    """
     import math
 
-    def pm(mean: float, hw: float, pct: bool = False, signed: bool = False) -> str:
-        f = (lambda v: f"{100 * v:+.1f}%") if pct else (lambda v: f"{v:+.3f}" if signed else f"{v:.3f}")
-        return f(mean) if math.isnan(hw) else f"{f(mean)} ± {f(hw).lstrip('+')}"
+    f = (lambda v: f"{100 * v:+.1f}%") if pct else (lambda v: f"{v:+.3f}" if signed else f"{v:.3f}")
+    return f(mean) if math.isnan(hw) else f"{f(mean)} ± {f(hw).lstrip('+')}"
 
-    seeds = table["seeds"]
-    lines = [f"Accuracy on unseen users (LaMP-2 synthetic dev), {len(seeds)} seed(s): mean ± 95% CI across seeds "
-             "(Student t; none with one seed).", "",
-             "| model | accuracy | " + " | ".join(seeds) + " |", "|---|---|" + "---|" * len(seeds)]
+
+def _accuracy_lines(accuracy: dict[str, Any], order: Sequence[str], seeds: Sequence[str]) -> list[str]:
+    lines = ["| model | accuracy | " + " | ".join(seeds) + " |", "|---|---|" + "---|" * len(seeds)]
     for m in order:
-        a = table["accuracy"][m]
-        lines.append(f"| {_LABELS.get(m, m)} | {pm(a['mean'], a['ci95'])} | "
-                     + " | ".join(f"{v:.3f}" for v in a["per_seed"]) + " |")
-    lines += ["", "Claims: the difference per seed with its paired bootstrap 95% CI over questions; the mean ± "
-              "95% CI across seeds (Student t); and pooled, every seed's questions with the CI of a bootstrap "
-              "that resamples them within each seed.", "",
-              "| claim | mean across seeds | pooled [95% CI] | per seed [95% CI] |", "|---|---|---|---|"]
-    for label, c in table["claims"].items():
+        if m in accuracy:
+            a = accuracy[m]
+            lines.append(f"| {_LABELS.get(m, m)} | {_pm(a['mean'], a['ci95'])} | "
+                         + " | ".join(f"{v:.3f}" for v in a["per_seed"]) + " |")
+    return lines
+
+
+def _claims_lines(claims: dict[str, Any]) -> list[str]:
+    lines = ["| claim | mean across seeds | pooled [95% CI] | per seed [95% CI] |", "|---|---|---|---|"]
+    for label, c in claims.items():
         pct = "relative" in label
         f = (lambda v: f"{100 * v:+.1f}%") if pct else (lambda v: f"{v:+.3f}")
         per = "; ".join(f"{f(r['delta'])} [{f(r['low'])}, {f(r['high'])}]" for r in c["per_seed"])
         p = c.get("pooled")
         pooled = f"{f(p['delta'])} [{f(p['low'])}, {f(p['high'])}]" if p else "–"
-        lines.append(f"| {label} | {pm(c['mean'], c['ci95_across_seeds'], pct, signed=True)} | {pooled} | {per} |")
+        lines.append(f"| {label} | {_pm(c['mean'], c['ci95_across_seeds'], pct, signed=True)} | {pooled} | {per} |")
+    return lines
+
+
+def _draw_lines(draws: dict[str, Any], order: Sequence[str]) -> list[str]:
+    """The same accuracies and claims on each other synthetic draw (``eval.synthetic_seeds``)."""
+    lines: list[str] = []
+    for draw, d in draws.items():
+        lines += ["", f"The same models on another draw, `{draw}` (tagpr-eval's synthetic LaMP-2 dev set drawn with "
+                  f"that seed: other unseen users; `tagpr-eval run --data synthetic --seed "
+                  f"{draw.removeprefix('synthetic-seed')}`), {len(d['seeds'])} seed(s):", ""]
+        lines += _accuracy_lines(d["accuracy"], order, d["seeds"]) + [""] + _claims_lines(d["claims"])
+    return lines
+
+
+def _markdown(table: dict[str, Any], order: list[str]) -> str:
+    seeds = table["seeds"]
+    lines = [f"Accuracy on unseen users (LaMP-2 synthetic dev), {len(seeds)} seed(s): mean ± 95% CI across seeds "
+             "(Student t; none with one seed).", ""]
+    lines += _accuracy_lines(table["accuracy"], order, seeds)
+    lines += ["", "Claims: the difference per seed with its paired bootstrap 95% CI over questions; the mean ± "
+              "95% CI across seeds (Student t); and pooled, every seed's questions with the CI of a bootstrap "
+              "that resamples them within each seed.", ""]
+    lines += _claims_lines(table["claims"])
     lines += _machine_lines(table.get("machines") or {})
+    lines += _draw_lines(table.get("draws") or {}, order)
     audits = table.get("chain_audit") or {}
     if audits:
         from tagpr_trainers.data_pipeline.listing_audit import AUDIT_FIELDS
@@ -430,13 +501,13 @@ def _markdown(table: dict[str, Any], order: list[str]) -> str:
                 cells.append(f"{sum(vals) / len(vals):.3f} ({' / '.join(f'{v:.3f}' for v in vals)})" if vals else "–")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += _dynamics_lines(table.get("rl_dynamics") or {})
-    lines += _rl_runs_lines(table.get("rl_runs") or {})
+    lines += _rl_runs_lines(table.get("rl_runs") or {}, table.get("draws") or {})
     return "\n".join(lines) + "\n"
 
 
-def _rl_runs_lines(rl_runs: dict[str, Any]) -> list[str]:
+def _rl_runs_lines(rl_runs: dict[str, Any], draws: dict[str, Any] | None = None) -> list[str]:
     """The ``--rl-seeds`` section of ``ablation.md``: each RL run's accuracies, then the claims
-    with the RL scores averaged over the runs."""
+    with the RL scores averaged over the runs (on the dev users, and a column per other draw)."""
     if not rl_runs:
         return []
     per_seed = rl_runs["per_seed"]
@@ -450,10 +521,17 @@ def _rl_runs_lines(rl_runs: dict[str, Any]) -> list[str]:
         cells = [" / ".join(f"{runs[n][m]:.3f}" if m in runs.get(n, {}) else "–" for m in ("rl1", "rl2"))
                  if n in runs else "–" for n in names]
         lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+    other = {d: v["rl_runs_averaged_claims"] for d, v in (draws or {}).items() if v.get("rl_runs_averaged_claims")}
     lines += ["", "The claims with each question's RL score averaged over its seed's RL runs (pooled over the "
-              "seeds, resampled within each seed):", "", "| claim | averaged over the RL runs [95% CI] |", "|---|---|"]
+              "seeds, resampled within each seed):", "",
+              "| claim | averaged over the RL runs [95% CI] |" + "".join(f" on `{d}` |" for d in other),
+              "|---|---|" + "---|" * len(other)]
+
+    def cell(c: dict[str, Any] | None) -> str:
+        return f"{c['delta']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]" if c else "–"
+
     for label, c in rl_runs["averaged_claims"].items():
-        lines.append(f"| {label} | {c['delta']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}] |")
+        lines.append(f"| {label} | {cell(c)} |" + "".join(f" {cell(o.get(label))} |" for o in other.values()))
     return lines
 
 
