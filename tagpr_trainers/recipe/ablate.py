@@ -292,7 +292,8 @@ def _accuracy_and_claims(per_seed: dict[str, dict[str, dict[str, float]]],
             continue
         pooled = stratified_bootstrap([([0.0] * len(ms[m]), list(ms[m].values())) for ms in per_seed.values()
                                        if m in ms and ms[m]])
-        accuracy[m] = {"per_seed": vals, "mean": seed_ci(vals).mean, "ci95": seed_ci(vals).half_width,
+        ci = seed_ci(vals)
+        accuracy[m] = {"per_seed": vals, "mean": ci.mean, "ci95": ci.half_width,
                        "pooled": {"mean": pooled.delta, "low": pooled.low, "high": pooled.high, "n": pooled.n}}
     claims_wanted = [*((label, a, b, False) for label, a, b in RL_CLAIMS), ("sft − direct", "direct", "sft", False),
                      ("rl2 vs direct (relative)", "direct", "rl2", True)]
