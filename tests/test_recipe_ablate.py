@@ -10,6 +10,7 @@ import pytest
 
 from tagpr_eval.stats import paired_bootstrap, relative_bootstrap, seed_ci, stratified_bootstrap
 from tagpr_trainers.recipe.ablate import ARMS, _link_arm, question_scores, summarise
+from tagpr_trainers.recipe.stages.eval import draw_name, draw_seed
 
 
 def _eval_run(root: Path, name: str, correct: list[bool]) -> Path:
@@ -419,3 +420,21 @@ def test_the_claims_are_also_reported_on_the_second_draw(tmp_path: Path) -> None
     for p in tmp_path.glob("seed*/**/comparison-synthetic-seed7.json"):
         p.unlink()
     assert "draws" not in summarise(tmp_path) and "another draw" not in (tmp_path / "ablation.md").read_text()
+
+
+def test_draws_are_read_in_seed_order_and_other_comparison_files_are_not_draws(tmp_path: Path) -> None:
+    """The eval stage names a draw ``synthetic-seedN`` (``draw_name``); the summary lists them by
+    seed (11 after 7, not before as text would sort) and ignores another ``comparison-*.json``."""
+    rng = random.Random(3)
+    accs = {"baseline": 0.3, "direct": 0.3, "sft": 0.5, "rl1": 0.55, "rl2": 0.6}
+    sd = tmp_path / "seed0"
+    _seed_dir(sd, accs, 50, rng)
+    for seed in (11, 7):
+        _draw_dir(sd, accs, 40, rng, draw=draw_name(seed))
+    (sd / "eval" / "comparison-my-notes.json").write_text(json.dumps({"rows": [], "runs": {}}))
+    table = summarise(tmp_path)
+    assert list(table["draws"]) == ["synthetic-seed7", "synthetic-seed11"]
+    md = (tmp_path / "ablation.md").read_text()
+    assert md.index("--seed 7`") < md.index("--seed 11`") and "my-notes" not in md
+    with pytest.raises(ValueError, match="not a synthetic draw's name"):
+        draw_seed("comparison-my-notes")

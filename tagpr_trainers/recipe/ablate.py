@@ -257,7 +257,16 @@ def _dynamics(out: Path, seeds: Sequence[str]) -> dict[str, dict[str, Any]]:
 def _draws(out: Path) -> list[str]:
     """The other synthetic draws the seeds were evaluated on (``eval.synthetic_seeds``):
     ``["synthetic-seed7", ...]`` from ``OUT/seed*/eval/comparison-<draw>.json``."""
-    return sorted({p.stem.removeprefix("comparison-") for p in out.glob("seed*/eval/comparison-*.json")})
+    from tagpr_trainers.recipe.stages.eval import draw_name, draw_seed
+
+    names = {p.stem.removeprefix("comparison-") for p in out.glob("seed*/eval/comparison-*.json")}
+    seeds = []
+    for name in names:
+        try:
+            seeds.append(draw_seed(name))
+        except ValueError:  # another comparison file a user put there: not a draw
+            continue
+    return [draw_name(s) for s in sorted(seeds)]
 
 
 def _seed_scores(out: Path, draw: str | None = None) -> dict[str, dict[str, dict[str, float]]]:
@@ -467,11 +476,13 @@ def _claims_lines(claims: dict[str, Any]) -> list[str]:
 
 def _draw_lines(draws: dict[str, Any], order: Sequence[str]) -> list[str]:
     """The same accuracies and claims on each other synthetic draw (``eval.synthetic_seeds``)."""
+    from tagpr_trainers.recipe.stages.eval import draw_seed
+
     lines: list[str] = []
     for draw, d in draws.items():
         lines += ["", f"The same models on another draw, `{draw}` (tagpr-eval's synthetic LaMP-2 dev set drawn with "
                   f"that seed: other unseen users; `tagpr-eval run --data synthetic --seed "
-                  f"{draw.removeprefix('synthetic-seed')}`), {len(d['seeds'])} seed(s):", ""]
+                  f"{draw_seed(draw)}`), {len(d['seeds'])} seed(s):", ""]
         lines += _accuracy_lines(d["accuracy"], order, d["seeds"]) + [""] + _claims_lines(d["claims"])
     return lines
 

@@ -20,7 +20,7 @@ from tagpr_trainers.recipe.checkpoints import atomic_write_json, atomic_write_te
 from tagpr_trainers.recipe.context import RunContext
 from tagpr_trainers.recipe.stages.common import model_available, read_log_history
 
-__all__ = ["chain_audit", "comparison_table", "eval_config", "plot_curves", "run"]
+__all__ = ["chain_audit", "comparison_table", "draw_name", "draw_seed", "eval_config", "plot_curves", "run"]
 
 logger = logging.getLogger("tagpr_trainers.recipe")
 
@@ -28,6 +28,25 @@ LABELS = {"baseline": "baseline (profile majority)", "base": "untrained (random 
           "direct": "base (direct answer)", "sft": "SFT", "rl1": "RL stage 1", "rl2": "RL stage 2"}
 #: table order; "vs base" is measured against the direct-answer model when it was evaluated
 ORDER = ["base", "direct", "sft", "rl1", "rl2"]
+
+_DRAW_PREFIX = "synthetic-seed"
+
+
+def draw_name(data_seed: int) -> str:
+    """The name of another synthetic draw (``eval.synthetic_seeds``): its run-name suffix, its
+    directory under ``eval/`` and its ``comparison-<draw>`` files; :func:`draw_seed` reads it back.
+
+    >>> draw_name(7), draw_seed(draw_name(7))
+    ('synthetic-seed7', 7)
+    """
+    return f"{_DRAW_PREFIX}{data_seed}"
+
+
+def draw_seed(draw: str) -> int:
+    """The seed of a draw named by :func:`draw_name` (``synthetic-seed7`` -> 7)."""
+    if not draw.startswith(_DRAW_PREFIX) or not draw[len(_DRAW_PREFIX):].isdigit():
+        raise ValueError(f"{draw!r} is not a synthetic draw's name (expected {_DRAW_PREFIX}N, as eval writes it)")
+    return int(draw[len(_DRAW_PREFIX):])
 
 
 def _fingerprint(path: str) -> str:
@@ -51,8 +70,8 @@ def eval_config(ctx: RunContext, which: str, data_seed: int | None = None) -> An
     d, e = ctx.cfg.data, ctx.cfg.eval
     data, seed, out, suffix = str(ctx.lamp_dir), ctx.cfg.run.seed, ctx.path("eval"), ""
     if data_seed is not None:
-        data, seed, out, suffix = "synthetic", data_seed, ctx.path("eval") / f"synthetic-seed{data_seed}", \
-            f"-synthetic-seed{data_seed}"
+        data, seed, out, suffix = "synthetic", data_seed, ctx.path("eval") / draw_name(data_seed), \
+            f"-{draw_name(data_seed)}"
     common: dict[str, Any] = dict(
         tasks=list(d.tasks), data=data, split=d.eval_split, retriever=d.retriever, k=d.k,
         prompt=d.prompt_style, schema=d.schema, output=str(out), limit=2 if ctx.dry_run else e.limit,
@@ -239,7 +258,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
         results: dict[str, dict[str, Any]] = {which: dict(evaluate_run(eval_config(ctx, which, data_seed)))
                                               for which in present}
         table, rows = comparison_table(results, list(ctx.cfg.data.tasks))
-        stem = "comparison" if data_seed is None else f"comparison-synthetic-seed{data_seed}"
+        stem = "comparison" if data_seed is None else f"comparison-{draw_name(data_seed)}"
         if data_seed is not None:
             table = (f"Held-out check: tagpr_eval's synthetic dev set drawn with seed {data_seed} "
                      "(`tagpr-eval run --data synthetic --seed N`).\n\n" + table)
