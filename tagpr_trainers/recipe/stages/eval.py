@@ -43,10 +43,15 @@ def draw_name(data_seed: int) -> str:
 
 
 def draw_seed(draw: str) -> int:
-    """The seed of a draw named by :func:`draw_name` (``synthetic-seed7`` -> 7)."""
-    if not draw.startswith(_DRAW_PREFIX) or not draw[len(_DRAW_PREFIX):].isdigit():
+    """The seed of a draw named by :func:`draw_name` (``synthetic-seed7`` -> 7; any int seed).
+
+    >>> draw_seed(draw_name(-3))
+    -3
+    """
+    number = draw.removeprefix(_DRAW_PREFIX)
+    if number == draw or not number.removeprefix("-").isdigit() or draw_name(int(number)) != draw:
         raise ValueError(f"{draw!r} is not a synthetic draw's name (expected {_DRAW_PREFIX}N, as eval writes it)")
-    return int(draw[len(_DRAW_PREFIX):])
+    return int(number)
 
 
 def _fingerprint(path: str) -> str:
