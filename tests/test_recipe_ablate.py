@@ -424,17 +424,18 @@ def test_the_claims_are_also_reported_on_the_second_draw(tmp_path: Path) -> None
 
 def test_draws_are_read_in_seed_order_and_other_comparison_files_are_not_draws(tmp_path: Path) -> None:
     """The eval stage names a draw ``synthetic-seedN`` (``draw_name``); the summary lists them by
-    seed (11 after 7, not before as text would sort) and ignores another ``comparison-*.json``."""
+    seed (11 after 7, not before as text would sort; a negative seed too) and ignores another
+    ``comparison-*.json``."""
     rng = random.Random(3)
     accs = {"baseline": 0.3, "direct": 0.3, "sft": 0.5, "rl1": 0.55, "rl2": 0.6}
     sd = tmp_path / "seed0"
     _seed_dir(sd, accs, 50, rng)
-    for seed in (11, 7):
+    for seed in (11, 7, -2):
         _draw_dir(sd, accs, 40, rng, draw=draw_name(seed))
     (sd / "eval" / "comparison-my-notes.json").write_text(json.dumps({"rows": [], "runs": {}}))
     table = summarise(tmp_path)
-    assert list(table["draws"]) == ["synthetic-seed7", "synthetic-seed11"]
+    assert list(table["draws"]) == ["synthetic-seed-2", "synthetic-seed7", "synthetic-seed11"]
     md = (tmp_path / "ablation.md").read_text()
-    assert md.index("--seed 7`") < md.index("--seed 11`") and "my-notes" not in md
+    assert md.index("--seed -2`") < md.index("--seed 7`") < md.index("--seed 11`") and "my-notes" not in md
     with pytest.raises(ValueError, match="not a synthetic draw's name"):
         draw_seed("comparison-my-notes")
