@@ -48,10 +48,13 @@ def draw_seed(draw: str) -> int:
     >>> draw_seed(draw_name(-3))
     -3
     """
-    number = draw.removeprefix(_DRAW_PREFIX)
-    if number == draw or not number.removeprefix("-").isdigit() or draw_name(int(number)) != draw:
+    try:
+        seed = int(draw.removeprefix(_DRAW_PREFIX))
+    except ValueError:
+        seed = None
+    if seed is None or draw_name(seed) != draw:  # one rule: exactly what draw_name writes
         raise ValueError(f"{draw!r} is not a synthetic draw's name (expected {_DRAW_PREFIX}N, as eval writes it)")
-    return int(number)
+    return seed
 
 
 def _fingerprint(path: str) -> str:
