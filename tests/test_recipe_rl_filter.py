@@ -11,7 +11,13 @@ import pytest
 from tagpr_rewards.base import Batch, Reward, RewardOutput
 from tagpr_trainers.recipe.config import RecipeConfigError, load_recipe_config
 from tagpr_trainers.recipe.context import RunContext, stage_inputs
-from tagpr_trainers.recipe.stages.rl_filter import informative, pass_rates, prompt_pool, sample_verdicts
+from tagpr_trainers.recipe.stages.rl_filter import (
+    informative,
+    pass_rates,
+    prompt_pool,
+    run_verdicts,
+    sample_verdicts,
+)
 
 
 class ParityOfLength(Reward):
@@ -89,6 +95,39 @@ def test_the_pool_keeps_the_groups_that_differ_and_a_rerun_reads_it_back(tmp_pat
     # off: every prompt, nothing written
     assert prompt_pool(_ctx(tmp_path / "off"), rows, ParityOfLength()) == rows
     assert not (tmp_path / "off" / "rl1").exists()
+
+
+def test_max_pass_rate_leaves_out_the_prompts_the_model_mostly_gets_right(tmp_path: Path, tiny_policy: Path) -> None:
+    import shutil
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    shutil.copytree(tiny_policy, tmp_path / "sft" / "model")
+    over = ("rl.prompt_filter.samples=8", "rl.prompt_filter.component=parity", "rl.prompt_filter.temperature=1.0")
+    rows = _rows(40)
+    every = prompt_pool(_ctx(tmp_path, *over), rows, ParityOfLength())
+    groups = run_verdicts(_ctx(tmp_path, *over), AutoModelForCausalLM.from_pretrained(tiny_policy),
+                          AutoTokenizer.from_pretrained(tiny_policy), rows, ParityOfLength())
+    rate = {r["id"]: p for r, p in zip(rows, pass_rates(groups))}
+    assert {r["id"] for r in every} == {r["id"] for r, k in zip(rows, informative(groups)) if k}
+    assert any(rate[r["id"]] > 0.5 for r in every) and any(rate[r["id"]] <= 0.5 for r in every)  # both kinds
+
+    ctx = _ctx(tmp_path / "hard", *over, "rl.prompt_filter.max_pass_rate=0.5")
+    shutil.copytree(tiny_policy, tmp_path / "hard" / "sft" / "model")
+    kept = prompt_pool(ctx, rows, ParityOfLength())
+    assert kept == [r for r in every if rate[r["id"]] <= 0.5]  # the same samples, the easy ones left out
+    report = json.loads(ctx.path("rl1_prompt_filter").read_text())
+    assert report["max_pass_rate"] == 0.5 and report["above_max_pass_rate"] == len(every) - len(kept)
+    assert report["kept"] + report["above_max_pass_rate"] + report["all_right"] + report["all_wrong"] == 40
+    # an input of the RL stages only when it leaves something out (runs from before it keep their fingerprint)
+    on = load_recipe_config("tiny-cpu", ["rl.prompt_filter.samples=8"])
+    assert "rl.prompt_filter.max_pass_rate" not in stage_inputs(on, "rl1")
+    assert stage_inputs(load_recipe_config("tiny-cpu", ["rl.prompt_filter.samples=8",
+                                                        "rl.prompt_filter.max_pass_rate=0.5"]), "rl1")[
+        "rl.prompt_filter.max_pass_rate"] == 0.5
+    for bad in ("0", "1.5"):
+        with pytest.raises(RecipeConfigError, match=r"rl.prompt_filter.max_pass_rate must be in \(0, 1\]"):
+            load_recipe_config("tiny-cpu", [f"rl.prompt_filter.max_pass_rate={bad}"])
 
 
 def test_a_refilter_samples_every_prompt_with_the_stage1_model(tmp_path: Path, tiny_policy: Path) -> None:
@@ -186,3 +225,25 @@ def test_the_ablation_arm_without_tags_filters_on_its_task_reward(tiny_policy: P
     assert groups == [[0.0, 0.0], [0.0, 0.0]]  # the untrained model answers no valid tag: the task score, 0
     with pytest.raises(ValueError, match=r"or 'score' for the reward's total"):
         sample_verdicts(model, tok, _rows(1), reward, 2, 1.0, 6, "base/task")
+
+
+def test_temperature_zero_scores_the_greedy_completion(tiny_policy: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tok = AutoModelForCausalLM.from_pretrained(tiny_policy), AutoTokenizer.from_pretrained(tiny_policy)
+    got = {seed: sample_verdicts(model, tok, _rows(6), ParityOfLength(), samples=1, temperature=0.0,
+                                 max_new_tokens=6, component="parity", batch_size=4, seed=seed) for seed in (1, 2)}
+    assert got[1] == got[2]  # no sampling: the seed does not matter
+    # the greedy completion's own verdict, prompt by prompt
+    tok.padding_side = "left"
+    want = []
+    for r in _rows(6):
+        text = tok.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)
+        enc = tok([text], return_tensors="pt", add_special_tokens=False)
+        ids = model.generate(**enc, do_sample=False, max_new_tokens=6, pad_token_id=tok.pad_token_id)
+        completion = tok.decode(ids[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        want.append([1.0 if int(r["user_id"][1:]) % 2 == 0 else float(len(completion) % 2 == 0)])
+    assert got[1] == want
+    with pytest.raises(ValueError, match=r"samples must be 1, not 4"):
+        sample_verdicts(model, tok, _rows(1), ParityOfLength(), samples=4, temperature=0.0, max_new_tokens=4,
+                        component="parity")

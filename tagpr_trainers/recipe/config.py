@@ -407,6 +407,10 @@ class PromptFilterConfig:
         batch_size: prompts per ``generate`` call.
         refilter: filter again before stage 2, with the stage-1 model over every RL prompt
             (another pass of sampling; default: stage 2 reuses stage 1's kept prompts).
+        max_pass_rate: keep an informative prompt only when the mean of ``component`` over its
+            samples (its pass rate, for a 0/1 verdict) is at most this: below 1.0 it leaves out
+            the prompts the model mostly gets right already (default 1.0: keep every
+            informative prompt).
     """
 
     samples: int = 0
@@ -414,6 +418,7 @@ class PromptFilterConfig:
     temperature: float | None = None
     batch_size: int = 16
     refilter: bool = False
+    max_pass_rate: float = 1.0
 
 
 @dataclass
@@ -535,6 +540,8 @@ class RecipeConfig:
             (self.rl.prompt_filter.samples == 0 or self.rl.prompt_filter.samples >= 2,
              "rl.prompt_filter.samples must be 0 (off) or >= 2 (a group whose verdicts can differ)"),
             (self.rl.prompt_filter.batch_size >= 1, "rl.prompt_filter.batch_size must be >= 1"),
+            (0.0 < self.rl.prompt_filter.max_pass_rate <= 1.0,
+             "rl.prompt_filter.max_pass_rate must be in (0, 1] (1: keep every informative prompt)"),
             (self.rl.prompt_filter.temperature is None or self.rl.prompt_filter.temperature > 0,
              "rl.prompt_filter.temperature must be > 0 (or null: stage 1's)"),
             (all(m in ("base", "direct", "sft", "rl1", "rl2") for m in self.eval.models),

@@ -130,8 +130,8 @@ def stage_inputs(cfg: RecipeConfig, stage: str) -> dict[str, Any]:
 
     flat = _flatten(dataclasses.asdict(cfg))
     keep = STAGE_INPUTS[stage]
-    # an empty trl_args, a prompt filter that is off, one that does not refilter and an unset
-    # rl.seed (all newer than some runs) leave the fingerprint as it was; stage 1 never depends
+    # an empty trl_args, a prompt filter that is off, one that does not refilter or keeps every
+    # informative prompt (max_pass_rate 1) and an unset rl.seed (all newer than some runs) leave the fingerprint as it was; stage 1 never depends
     # on the refilter
     filter_off = flat.get("rl.prompt_filter.samples") == 0
     return {k: v for k, v in sorted(flat.items())
@@ -139,7 +139,8 @@ def stage_inputs(cfg: RecipeConfig, stage: str) -> dict[str, Any]:
             and not (k.endswith(".trl_args") and v == {})
             and not (filter_off and k.startswith("rl.prompt_filter."))
             and not (k == "rl.prompt_filter.refilter" and (not v or "rl.stage2." not in keep))
-            and not (k == "rl.seed" and v is None)}
+            and not (k == "rl.seed" and v is None)
+            and not (k == "rl.prompt_filter.max_pass_rate" and v == 1.0)}
 
 
 def fingerprint(inputs: dict[str, Any]) -> str:

@@ -65,9 +65,14 @@ def sample_verdicts(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], 
     each row's values of the reward component ``component`` (:data:`SCORE`: the total score).
 
     Prompts are rendered as TRL renders them (the chat template with the generation prompt for
-    a conversational prompt), sampled with ``temperature`` and no top-k / top-p cut.
+    a conversational prompt), sampled with ``temperature`` and no top-k / top-p cut; ``temperature``
+    0 scores the greedy completion instead (as the eval stage answers; ``samples`` must be 1).
     """
     import torch
+
+    greedy = temperature == 0
+    if greedy and samples != 1:
+        raise ValueError(f"temperature 0 is the greedy completion, one per prompt: samples must be 1, not {samples}")
 
     from tagpr_trainers.trl_adapter import as_reward_func
 
@@ -85,8 +90,9 @@ def sample_verdicts(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], 
             enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
             torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
             with torch.no_grad():
-                ids = model.generate(**enc, do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
-                                     max_new_tokens=max_new_tokens, num_return_sequences=samples,
+                how: dict[str, Any] = ({"do_sample": False} if greedy else
+                                       {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0})
+                ids = model.generate(**enc, **how, max_new_tokens=max_new_tokens, num_return_sequences=samples,
                                      pad_token_id=tokenizer.pad_token_id)
             completions = tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
             rep = [r for r in chunk for _ in range(samples)]
@@ -138,17 +144,19 @@ def prompt_pool(ctx: RunContext, rows: list[dict[str, Any]], reward: Any, which:
     model.to(ctx.device).eval()
     groups = run_verdicts(ctx, model, tok, rows, reward)
     keep = informative(groups)
-    kept = [r for r, k in zip(rows, keep) if k]
     rates = pass_rates(groups)
+    easy = [k and r > pf.max_pass_rate + 1e-9 for k, r in zip(keep, rates)]
+    kept = [r for r, k, e in zip(rows, keep, easy) if k and not e]
     need = max(1, st.batch_size // st.num_generations)
     report = {"stage": own, "sampled_by": sampler.removesuffix("_model"), "prompts": len(rows), "kept": len(kept),
               "samples": pf.samples, "component": pf.component,
               "all_right": sum(1 for r, k in zip(rates, keep) if not k and r >= 1.0),
               "all_wrong": sum(1 for r, k in zip(rates, keep) if not k and r < 1.0),
+              "max_pass_rate": pf.max_pass_rate, "above_max_pass_rate": sum(easy),
               "pass_rate_histogram": {f"{r:.3f}": n for r, n in sorted(Counter(rates).items())}}
     logger.info("rl.prompt_filter (%s, sampled by %s): kept %d of %d RL prompts (%d all right, %d all wrong in %d "
-                "samples)", own, report["sampled_by"], len(kept), len(rows), report["all_right"],
-                report["all_wrong"], pf.samples)
+                "samples; %d above max_pass_rate %g)", own, report["sampled_by"], len(kept), len(rows),
+                report["all_right"], report["all_wrong"], pf.samples, sum(easy), pf.max_pass_rate)
     if len(kept) < need:
         raise ValueError(f"rl.prompt_filter kept {len(kept)} of {len(rows)} RL prompts ({ctx.path('rl_data')}) for "
                          f"{own}, fewer than one step's {need}: raise data.rl_fraction or rl.prompt_filter.samples, "
