@@ -157,9 +157,13 @@ def test_a_filter_that_keeps_too_few_prompts_says_what_to_change(tmp_path: Path,
     # the untrained model writes no valid answer: every group is all wrong under the stage-1 task verdict
     from tagpr_trainers.recipe.stages.rl import build_reward
 
-    with pytest.raises(ValueError, match=r"kept 0 of 3 RL prompts .*data/rl.jsonl.*rl.prompt_filter.samples=0"):
+    with pytest.raises(ValueError, match=r"kept 0 of 3 RL prompts .*data/rl.jsonl.*rl.prompt_filter.samples=0") as e:
         prompt_pool(ctx, _rows(3), build_reward(ctx, "rl1"))
+    assert "max_pass_rate" not in str(e.value)  # not a setting this run changed
     assert not ctx.path("rl1_prompts").exists()
+    banded = _ctx(tmp_path, "rl.prompt_filter.samples=2", "rl.prompt_filter.max_pass_rate=0.5")
+    with pytest.raises(ValueError, match=r"kept 0 of 3 .*or rl.prompt_filter.max_pass_rate, or set"):
+        prompt_pool(banded, _rows(3), build_reward(banded, "rl1"))
 
 
 def test_rl_seed_seeds_the_filter_sampling_and_not_the_data(tiny_policy: Path) -> None:

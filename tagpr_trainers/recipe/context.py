@@ -131,8 +131,8 @@ def stage_inputs(cfg: RecipeConfig, stage: str) -> dict[str, Any]:
     flat = _flatten(dataclasses.asdict(cfg))
     keep = STAGE_INPUTS[stage]
     # an empty trl_args, a prompt filter that is off, one that does not refilter or keeps every
-    # informative prompt (max_pass_rate 1) and an unset rl.seed (all newer than some runs) leave the fingerprint as it was; stage 1 never depends
-    # on the refilter
+    # informative prompt (max_pass_rate 1) and an unset rl.seed (all newer than some runs) leave
+    # the fingerprint as it was; stage 1 never depends on the refilter
     filter_off = flat.get("rl.prompt_filter.samples") == 0
     return {k: v for k, v in sorted(flat.items())
             if any(k == p or (p.endswith(".") and k.startswith(p)) for p in keep)

@@ -5,7 +5,8 @@ completions all get the same verdict (all right or all wrong) gives no gradient.
 the SFT model samples ``samples`` completions of every RL prompt at stage 1's temperature; stage
 1's reward scores them, and a prompt is kept when the reward component ``component`` (default
 ``base/task``, the task verdict of the ``stage1`` preset; ``score``: the reward's total) differs
-inside its group. Both stages then draw their prompts from the kept ones; with ``refilter``, stage
+inside its group (and, with ``max_pass_rate`` below 1, its mean at most that: the easy end of the
+band left out). Both stages then draw their prompts from the kept ones; with ``refilter``, stage
 2 draws from its own: the stage-1 model samples every RL prompt anew (stage 1 has learnt some of
 the prompts it was given, and may now get right sometimes what the SFT model always got wrong).
 This is the offline form of DAPO's dynamic sampling
@@ -159,7 +160,8 @@ def prompt_pool(ctx: RunContext, rows: list[dict[str, Any]], reward: Any, which:
                 report["all_right"], report["all_wrong"], pf.samples, sum(easy), pf.max_pass_rate)
     if len(kept) < need:
         raise ValueError(f"rl.prompt_filter kept {len(kept)} of {len(rows)} RL prompts ({ctx.path('rl_data')}) for "
-                         f"{own}, fewer than one step's {need}: raise data.rl_fraction or rl.prompt_filter.samples, "
+                         f"{own}, fewer than one step's {need}: raise data.rl_fraction or rl.prompt_filter.samples"
+                         f"{', or rl.prompt_filter.max_pass_rate' if pf.max_pass_rate < 1 else ''}, "
                          "or set rl.prompt_filter.samples=0 to train on every prompt")
     atomic_write_json(report_path, report)
     atomic_write_jsonl(path, kept)
