@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -29,3 +31,33 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "integration" in item.keywords:
             item.add_marker(skip)
+
+
+# -- RL prompt rows and a tiny untrained policy (the RL-filter and rl_fit tests) -------------------
+
+
+def _rl_rows(n: int) -> list[dict]:
+    """``n`` RL dataset rows of LaMP-2 (the columns the data stage writes), user ``u{i}``, id ``i``."""
+    import json
+
+    profile = json.dumps([{"id": "1", "tag": "sci-fi", "description": "a space film"}])
+    return [{"prompt": [{"role": "user", "content": f"Tag movie {i}: a crew lost in space"}], "reference": "sci-fi",
+             "user_id": f"u{i}", "profile": profile, "task": "LaMP-2", "query": "a crew lost in space", "id": str(i)}
+            for i in range(n)]
+
+
+@pytest.fixture()
+def rl_rows():
+    """``rl_rows(n)``: ``n`` RL dataset rows (see :func:`_rl_rows`)."""
+    return _rl_rows
+
+
+@pytest.fixture(scope="session")
+def tiny_policy(tmp_path_factory):
+    """A tiny untrained causal LM directory (vocabulary 400, hidden 32, 2 layers), built once."""
+    from pathlib import Path
+
+    from tagpr_eval.tiny_model import build_tiny_model
+
+    return Path(build_tiny_model(tmp_path_factory.mktemp("policy") / "model", vocab_size=400, hidden_size=32,
+                                 num_layers=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from tagpr_trainers.recipe.stages.rl_filter import (
     sample_verdicts,
 )
 
+#: the ``rl_rows`` fixture (tests/conftest.py): ``rl_rows(n)`` -> n RL dataset rows
+RowsFn = Callable[[int], list[dict[str, Any]]]
+
 
 class ParityOfLength(Reward):
     """For odd users a verdict a random model's samples disagree on (1 when the completion has an
@@ -30,21 +34,6 @@ class ParityOfLength(Reward):
         users = batch.user_ids or [""] * len(batch.completions)
         v = [1.0 if int(u[1:]) % 2 == 0 else float(len(c) % 2 == 0) for c, u in zip(batch.completions, users)]
         return RewardOutput(v, {"parity": v})
-
-
-def _rows(n: int) -> list[dict[str, Any]]:
-    profile = json.dumps([{"id": "1", "tag": "sci-fi", "description": "a space film"}])
-    return [{"prompt": [{"role": "user", "content": f"Tag movie {i}: a crew lost in space"}], "reference": "sci-fi",
-             "user_id": f"u{i}", "profile": profile, "task": "LaMP-2", "query": "a crew lost in space", "id": str(i)}
-            for i in range(n)]
-
-
-@pytest.fixture(scope="module")
-def tiny_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tagpr_eval.tiny_model import build_tiny_model
-
-    return Path(build_tiny_model(tmp_path_factory.mktemp("pf") / "model", vocab_size=400, hidden_size=32,
-                                 num_layers=2))
 
 
 def _ctx(run: Path, *over: str) -> RunContext:
@@ -59,29 +48,30 @@ def test_a_group_counts_when_its_verdicts_differ() -> None:
     assert pass_rates([[1, 0, 0, 1], [1.0, None]]) == [0.5, 0.5]
 
 
-def test_sample_verdicts_scores_every_sample_with_the_named_component(tiny_policy: Path) -> None:
+def test_sample_verdicts_scores_every_sample_with_the_named_component(tiny_policy: Path, rl_rows: RowsFn) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model, tok = AutoModelForCausalLM.from_pretrained(tiny_policy), AutoTokenizer.from_pretrained(tiny_policy)
-    groups = sample_verdicts(model, tok, _rows(5), ParityOfLength(), samples=6, temperature=1.0, max_new_tokens=6,
+    groups = sample_verdicts(model, tok, rl_rows(5), ParityOfLength(), samples=6, temperature=1.0, max_new_tokens=6,
                              component="parity", batch_size=2, seed=3)
     assert len(groups) == 5 and all(len(g) == 6 and set(g) <= {0.0, 1.0} for g in groups)
-    again = sample_verdicts(model, tok, _rows(5), ParityOfLength(), samples=6, temperature=1.0, max_new_tokens=6,
+    again = sample_verdicts(model, tok, rl_rows(5), ParityOfLength(), samples=6, temperature=1.0, max_new_tokens=6,
                             component="parity", batch_size=2, seed=3)
     assert again == groups  # seeded: a rerun keeps the same prompts
     assert tok.padding_side == "right" or tok.padding_side == AutoTokenizer.from_pretrained(tiny_policy).padding_side
     with pytest.raises(ValueError, match=r"rl.prompt_filter.component: 'base/task' is not a component .*parity"):
-        sample_verdicts(model, tok, _rows(1), ParityOfLength(), samples=2, temperature=1.0, max_new_tokens=4,
+        sample_verdicts(model, tok, rl_rows(1), ParityOfLength(), samples=2, temperature=1.0, max_new_tokens=4,
                         component="base/task")
 
 
-def test_the_pool_keeps_the_groups_that_differ_and_a_rerun_reads_it_back(tmp_path: Path, tiny_policy: Path) -> None:
+def test_the_pool_keeps_the_groups_that_differ_and_a_rerun_reads_it_back(tmp_path: Path, tiny_policy: Path,
+                                                                         rl_rows: RowsFn) -> None:
     import shutil
 
     shutil.copytree(tiny_policy, tmp_path / "sft" / "model")
     ctx = _ctx(tmp_path, "rl.prompt_filter.samples=4", "rl.prompt_filter.component=parity",
                "rl.prompt_filter.temperature=1.0")
-    rows = _rows(12)
+    rows = rl_rows(12)
     kept = prompt_pool(ctx, rows, ParityOfLength())
     report = json.loads(ctx.path("rl1_prompt_filter").read_text())
     assert report["prompts"] == 12 and report["kept"] == len(kept)
@@ -97,14 +87,15 @@ def test_the_pool_keeps_the_groups_that_differ_and_a_rerun_reads_it_back(tmp_pat
     assert not (tmp_path / "off" / "rl1").exists()
 
 
-def test_max_pass_rate_leaves_out_the_prompts_the_model_mostly_gets_right(tmp_path: Path, tiny_policy: Path) -> None:
+def test_max_pass_rate_leaves_out_the_prompts_the_model_mostly_gets_right(tmp_path: Path, tiny_policy: Path,
+                                                                          rl_rows: RowsFn) -> None:
     import shutil
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     shutil.copytree(tiny_policy, tmp_path / "sft" / "model")
     over = ("rl.prompt_filter.samples=8", "rl.prompt_filter.component=parity", "rl.prompt_filter.temperature=1.0")
-    rows = _rows(40)
+    rows = rl_rows(40)
     every = prompt_pool(_ctx(tmp_path, *over), rows, ParityOfLength())
     groups = run_verdicts(_ctx(tmp_path, *over), AutoModelForCausalLM.from_pretrained(tiny_policy),
                           AutoTokenizer.from_pretrained(tiny_policy), rows, ParityOfLength())
@@ -130,11 +121,12 @@ def test_max_pass_rate_leaves_out_the_prompts_the_model_mostly_gets_right(tmp_pa
             load_recipe_config("tiny-cpu", [f"rl.prompt_filter.max_pass_rate={bad}"])
 
 
-def test_a_refilter_samples_every_prompt_with_the_stage1_model(tmp_path: Path, tiny_policy: Path) -> None:
+def test_a_refilter_samples_every_prompt_with_the_stage1_model(tmp_path: Path, tiny_policy: Path,
+                                                               rl_rows: RowsFn) -> None:
     import shutil
 
     shutil.copytree(tiny_policy, tmp_path / "rl1" / "model")  # no SFT model: stage 2 must not sample from it
-    rows = _rows(12)
+    rows = rl_rows(12)
     (tmp_path / "rl1" / "prompts.jsonl").write_text(json.dumps(rows[1]) + "\n")  # what stage 1 kept
     over = ("rl.prompt_filter.samples=4", "rl.prompt_filter.component=parity", "rl.prompt_filter.temperature=1.0",
             "rl.stage2.batch_size=4", "rl.stage2.num_generations=2")
@@ -149,7 +141,8 @@ def test_a_refilter_samples_every_prompt_with_the_stage1_model(tmp_path: Path, t
     assert json.loads(ctx.path("rl1_prompts").read_text()) == rows[1]  # stage 1's file untouched
 
 
-def test_a_filter_that_keeps_too_few_prompts_says_what_to_change(tmp_path: Path, tiny_policy: Path) -> None:
+def test_a_filter_that_keeps_too_few_prompts_says_what_to_change(tmp_path: Path, tiny_policy: Path,
+                                                                 rl_rows: RowsFn) -> None:
     import shutil
 
     shutil.copytree(tiny_policy, tmp_path / "sft" / "model")
@@ -158,15 +151,15 @@ def test_a_filter_that_keeps_too_few_prompts_says_what_to_change(tmp_path: Path,
     from tagpr_trainers.recipe.stages.rl import build_reward
 
     with pytest.raises(ValueError, match=r"kept 0 of 3 RL prompts .*data/rl.jsonl.*rl.prompt_filter.samples=0") as e:
-        prompt_pool(ctx, _rows(3), build_reward(ctx, "rl1"))
+        prompt_pool(ctx, rl_rows(3), build_reward(ctx, "rl1"))
     assert "max_pass_rate" not in str(e.value)  # not a setting this run changed
     assert not ctx.path("rl1_prompts").exists()
     banded = _ctx(tmp_path, "rl.prompt_filter.samples=2", "rl.prompt_filter.max_pass_rate=0.5")
     with pytest.raises(ValueError, match=r"kept 0 of 3 .*or rl.prompt_filter.max_pass_rate, or set"):
-        prompt_pool(banded, _rows(3), build_reward(banded, "rl1"))
+        prompt_pool(banded, rl_rows(3), build_reward(banded, "rl1"))
 
 
-def test_rl_seed_seeds_the_filter_sampling_and_not_the_data(tiny_policy: Path) -> None:
+def test_rl_seed_seeds_the_filter_sampling_and_not_the_data(tiny_policy: Path, rl_rows: RowsFn) -> None:
     """``rl.seed`` reruns RL's sampling alone: the filter samples with it (``run.seed`` when unset),
     and it is an input of the RL stages only, so a rerun with another ``rl.seed`` keeps the data,
     SFT and PRMU stages (and an unset one keeps every fingerprint from before it existed)."""
@@ -176,7 +169,7 @@ def test_rl_seed_seeds_the_filter_sampling_and_not_the_data(tiny_policy: Path) -
 
     model, tok = AutoModelForCausalLM.from_pretrained(tiny_policy), AutoTokenizer.from_pretrained(tiny_policy)
     over = ["rl.prompt_filter.samples=6", "rl.prompt_filter.component=parity", "rl.prompt_filter.temperature=1.0"]
-    verdicts = {name: run_verdicts(_ctx(Path("unused"), *over, *extra), model, tok, _rows(8), ParityOfLength())
+    verdicts = {name: run_verdicts(_ctx(Path("unused"), *over, *extra), model, tok, rl_rows(8), ParityOfLength())
                 for name, extra in (("run", ["run.seed=3"]), ("rl", ["run.seed=0", "rl.seed=3"]),
                                     ("other", ["run.seed=3", "rl.seed=4"]))}
     assert verdicts["rl"] == verdicts["run"]  # rl.seed=3 samples as run.seed=3 does
@@ -211,7 +204,7 @@ def test_the_filter_is_an_input_of_rl_only_when_on() -> None:
             load_recipe_config("tiny-cpu", [f"rl.prompt_filter.{bad}"])
 
 
-def test_the_ablation_arm_without_tags_filters_on_its_task_reward(tiny_policy: Path) -> None:
+def test_the_ablation_arm_without_tags_filters_on_its_task_reward(tiny_policy: Path, rl_rows: RowsFn) -> None:
     """The no-tags arm's stage-1 reward is ``lamp_task`` alone (no ``base/task`` component): the
     arm names the total score, so `ablate --set rl.prompt_filter.samples=N` runs every arm."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -225,23 +218,23 @@ def test_the_ablation_arm_without_tags_filters_on_its_task_reward(tiny_policy: P
     assert "base/task" not in reward(["<answer>sci-fi</answer>"], references=["sci-fi"], task=["LaMP-2"]).components
     model, tok = AutoModelForCausalLM.from_pretrained(tiny_policy), AutoTokenizer.from_pretrained(tiny_policy)
     pf = ctx.cfg.rl.prompt_filter
-    groups = sample_verdicts(model, tok, _rows(2), reward, pf.samples, 1.0, 6, pf.component)
+    groups = sample_verdicts(model, tok, rl_rows(2), reward, pf.samples, 1.0, 6, pf.component)
     assert groups == [[0.0, 0.0], [0.0, 0.0]]  # the untrained model answers no valid tag: the task score, 0
     with pytest.raises(ValueError, match=r"or 'score' for the reward's total"):
-        sample_verdicts(model, tok, _rows(1), reward, 2, 1.0, 6, "base/task")
+        sample_verdicts(model, tok, rl_rows(1), reward, 2, 1.0, 6, "base/task")
 
 
-def test_temperature_zero_scores_the_greedy_completion(tiny_policy: Path) -> None:
+def test_temperature_zero_scores_the_greedy_completion(tiny_policy: Path, rl_rows: RowsFn) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model, tok = AutoModelForCausalLM.from_pretrained(tiny_policy), AutoTokenizer.from_pretrained(tiny_policy)
-    got = {seed: sample_verdicts(model, tok, _rows(6), ParityOfLength(), samples=1, temperature=0.0,
+    got = {seed: sample_verdicts(model, tok, rl_rows(6), ParityOfLength(), samples=1, temperature=0.0,
                                  max_new_tokens=6, component="parity", batch_size=4, seed=seed) for seed in (1, 2)}
     assert got[1] == got[2]  # no sampling: the seed does not matter
     # the greedy completion's own verdict, prompt by prompt
     tok.padding_side = "left"
     want = []
-    for r in _rows(6):
+    for r in rl_rows(6):
         text = tok.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)
         enc = tok([text], return_tensors="pt", add_special_tokens=False)
         ids = model.generate(**enc, do_sample=False, max_new_tokens=6, pad_token_id=tok.pad_token_id)
@@ -249,5 +242,5 @@ def test_temperature_zero_scores_the_greedy_completion(tiny_policy: Path) -> Non
         want.append([1.0 if int(r["user_id"][1:]) % 2 == 0 else float(len(completion) % 2 == 0)])
     assert got[1] == want
     with pytest.raises(ValueError, match=r"samples must be 1, not 4"):
-        sample_verdicts(model, tok, _rows(1), ParityOfLength(), samples=4, temperature=0.0, max_new_tokens=4,
+        sample_verdicts(model, tok, rl_rows(1), ParityOfLength(), samples=4, temperature=0.0, max_new_tokens=4,
                         component="parity")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +14,8 @@ import yaml
 from tagpr_trainers.recipe.config import config_to_dict, load_recipe_config
 from tagpr_trainers.recipe.rl_fit import fit_table, main, markdown, prompt_fit
 
-
-def _rows(n: int) -> list[dict[str, Any]]:
-    profile = json.dumps([{"id": "1", "tag": "sci-fi", "description": "a space film"}])
-    return [{"prompt": [{"role": "user", "content": f"Tag movie {i}: a crew lost in space"}], "reference": "sci-fi",
-             "user_id": f"u{i}", "profile": profile, "task": "LaMP-2", "query": "a crew lost in space", "id": str(i)}
-            for i in range(n)]
-
-
-@pytest.fixture(scope="module")
-def tiny_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tagpr_eval.tiny_model import build_tiny_model
-
-    return Path(build_tiny_model(tmp_path_factory.mktemp("fit") / "model", vocab_size=400, hidden_size=32,
-                                 num_layers=2))
+#: the ``rl_rows`` fixture (tests/conftest.py): ``rl_rows(n)`` -> n RL dataset rows
+RowsFn = Callable[[int], list[dict[str, Any]]]
 
 
 def _run_dir(tmp: Path, policy: Path, models: tuple[str, ...], kept: list[dict[str, Any]] | None,
@@ -62,8 +51,9 @@ def test_the_table_splits_the_prompts_by_what_rl_did_with_them() -> None:
     assert "| left out, SFT right | 0 |" in markdown(fit_table(["a"], set(), {"sft": [0.0], "rl2": [0.0]}))
 
 
-def test_a_run_directory_is_read_and_each_model_answers_greedily(tmp_path: Path, tiny_policy: Path) -> None:
-    rows = _rows(10)
+def test_a_run_directory_is_read_and_each_model_answers_greedily(tmp_path: Path, tiny_policy: Path,
+                                                                 rl_rows: RowsFn) -> None:
+    rows = rl_rows(10)
     run = _run_dir(tmp_path / "run", tiny_policy, ("sft", "rl2"), rows[:4], rows)
     t = prompt_fit(run, ["sft", "rl2"])
     got = {g["group"]: g for g in t["groups"]}
@@ -81,8 +71,8 @@ def test_a_run_directory_is_read_and_each_model_answers_greedily(tmp_path: Path,
     assert prompt_fit(_run_dir(tmp_path / "nofilter", tiny_policy, ("sft",), None, rows), ["sft"])["trained"] == 10
 
 
-def test_a_missing_model_or_run_says_what_to_do(tmp_path: Path, tiny_policy: Path) -> None:
-    rows = _rows(3)
+def test_a_missing_model_or_run_says_what_to_do(tmp_path: Path, tiny_policy: Path, rl_rows: RowsFn) -> None:
+    rows = rl_rows(3)
     run = _run_dir(tmp_path / "run", tiny_policy, ("sft",), rows[:1], rows)
     with pytest.raises(FileNotFoundError, match=r"rl1/model: no rl1, rl2 model in .*leave rl1, rl2 out of --models"):
         prompt_fit(run)
